@@ -72,3 +72,5 @@ for _name, _target, _timeout in [
     ("mcq", "mmrl_verifiers.mcq:verify_mcq", 2.0),
 ]:
     register_spec(VerifierSpec(_name, _target, _timeout))
+# CAD: 60 s per item (zygote start + a 30 s script); a killed item scores like a broken script.
+register_spec(VerifierSpec("cad", "mmrl_verifiers.cad:verify_cad", 60.0, -0.8))
