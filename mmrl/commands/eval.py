@@ -1,0 +1,92 @@
+"""Evaluate a model on a benchmark definition (eval/*.yaml): pass@k, avg@k, maj@k.
+
+  mmrl eval eval/gsm8k.yaml [--model DIR|smollm2-135m-instruct|smolvl] [--engine vllm|hf]
+                            [--limit N] [--n 8] [--set sampling.temperature=0.6] [--out DIR]
+  mmrl eval eval/gsm8k.yaml --gold          # reference answers as responses: checks the pipeline
+  mmrl eval --compare runs/eval/before runs/eval/after [--out DIR]
+
+Outputs in --out (default runs/eval/<benchmark>-<model>): samples.jsonl (prompt, responses,
+verdicts per problem), summary.json, report.md with plots. Run the same command again to resume
+a run that stopped: finished problems are neither regenerated nor re-verified."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("benchmark", nargs="?", type=Path, help="benchmark definition, e.g. eval/gsm8k.yaml")
+    p.add_argument("--model", default="smollm2-135m-instruct",
+                   help="a local model folder, or smollm2-135m-instruct (default) or smolvl")
+    p.add_argument("--engine", choices=("vllm", "hf"), default="vllm", help="rollout engine (default vllm)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N problems")
+    p.add_argument("--n", type=int, help="responses per problem (default: the benchmark's)")
+    p.add_argument("--max-new-tokens", type=int, help="response length cap (default: the benchmark's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a benchmark key, e.g. data_dir=PATH or sampling.temperature=0.6")
+    p.add_argument("--gold", action="store_true",
+                   help="gold mode: feed the reference answers as responses (no model); should score ~100%%")
+    p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--batch-size", type=int, default=16, help="problems per generation batch (default 16)")
+    p.add_argument("--workers", type=int, default=2, help="verifier worker processes (default 2)")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                   help="compare two finished runs (folders or summary.json files)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval.report import compare, load_summary, write_outputs
+
+    if args.compare:
+        before, after = (load_summary(p) for p in args.compare)
+        report = compare(before, after, args.out or args.compare[1])
+        print(report.read_text())
+        return 0
+    if args.benchmark is None:
+        raise UserError("give a benchmark file (e.g. eval/gsm8k.yaml) or --compare BEFORE AFTER")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+
+    from ..eval.benchmark import load_benchmark
+    from ..eval.runner import gold_responder
+
+    overrides = list(args.overrides)
+    if args.gold:  # one response per problem: the reference
+        overrides += ["sampling.n=1", "metrics=[]"]
+    elif args.n is not None:
+        overrides.append(f"sampling.n={args.n}")
+    if args.max_new_tokens is not None:
+        overrides.append(f"sampling.max_new_tokens={args.max_new_tokens}")
+    bench = load_benchmark(args.benchmark, overrides)
+    model_name = "gold" if args.gold else Path(args.model).name
+    out = args.out or Path("runs") / "eval" / f"{bench.name}-{model_name}"
+
+    if args.gold:
+        respond, info, engine = gold_responder(bench), {"model": "gold (reference responses)", "engine": "none"}, None
+    else:
+        from ..eval.generate import engine_responder
+        respond, info, engine = engine_responder(bench, args.model, args.engine)
+    try:
+        summary = _run_with_progress(bench, out, respond, info, args)
+    finally:
+        if engine is not None:
+            engine.close()
+    report = write_outputs(out, summary)
+    print(json.dumps({"benchmark": bench.name, **{m: r["value"] for m, r in summary["metrics"].items()},
+                      "unreadable_rate": summary["unreadable_rate"], "report": str(report)}))
+    return 0
+
+
+def _run_with_progress(bench, out, respond, info, args):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..eval.runner import evaluate
+
+    columns = (TextColumn(f"{bench.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(bench.name, total=None)
+        return evaluate(bench, out, respond, info, limit=args.limit, batch_size=args.batch_size,
+                        workers=args.workers,
+                        on_progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -1,0 +1,1 @@
+"""Benchmark evaluation: definitions (benchmark.py), metrics, the resumable runner, reports."""

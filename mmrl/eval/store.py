@@ -1,0 +1,62 @@
+"""The run folder: run.json (what was asked), samples.jsonl (one record per problem).
+
+samples.jsonl is append-only while a run is going: a problem's record is written once its responses
+exist (verdicts null) and again once they are verified, so a run that crashes resumes without
+generating or verifying anything twice. The last record of a problem wins; a half-written last line
+(the crash) is ignored. At the end the file is rewritten with one final record per problem.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import UserError
+
+
+class RunStore:
+    def __init__(self, out_dir: str | Path, fingerprint: dict[str, Any]):
+        self.dir = Path(out_dir)
+        self.samples_path = self.dir / "samples.jsonl"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        run_file = self.dir / "run.json"
+        if run_file.is_file():
+            previous = json.loads(run_file.read_text())
+            changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+            if changed:
+                raise UserError(f"{self.dir} holds a run with different settings ({', '.join(changed)}); "
+                                f"use another --out or delete that folder")
+        else:
+            _write_atomic(run_file, json.dumps(fingerprint, indent=2, default=str))
+        self.records = self._load()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        records: dict[str, dict[str, Any]] = {}
+        if self.samples_path.is_file():
+            for line in self.samples_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the line a crash cut short; its problem is simply redone
+                records[record["id"]] = record
+        return records
+
+    def put(self, record: dict[str, Any]) -> None:
+        self.records[record["id"]] = record
+        with open(self.samples_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def compact(self, order: Iterable[str]) -> list[dict[str, Any]]:
+        """Rewrite samples.jsonl with one final record per problem, in benchmark order."""
+        final = [self.records[i] for i in order if i in self.records]
+        _write_atomic(self.samples_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final))
+        return final
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
