@@ -70,6 +70,7 @@ for _name, _target, _timeout in [
     ("format", "mmrl_verifiers.format:verify_format", 2.0),
     ("math", "mmrl_verifiers.math:verify_math", 10.0),
     ("mcq", "mmrl_verifiers.mcq:verify_mcq", 2.0),
+    ("code", "mmrl_verifiers.code:verify_code", 300.0),  # up to 32 sandboxed tests of 4-10 s each
 ]:
     register_spec(VerifierSpec(_name, _target, _timeout))
 # CAD: 60 s per item (zygote start + a 30 s script); a killed item scores like a broken script.
