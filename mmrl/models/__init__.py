@@ -1,0 +1,8 @@
+"""Backbones: the embedded default model, the test VLM, loading, prompt encoding, log-probs."""
+from .backbone import encode_prompt, is_vlm, load_policy, prepare_images, resolve_model, torch_dtype
+from .cache import cache_root
+from .smollm2 import default_model_dir
+from .smolvl import test_vlm_dir
+
+__all__ = ["cache_root", "default_model_dir", "encode_prompt", "is_vlm", "load_policy", "prepare_images",
+           "resolve_model", "test_vlm_dir", "torch_dtype"]

@@ -1,0 +1,121 @@
+"""Backbones: find a model folder, load it with its tokenizer or processor, and encode prompts.
+
+Any causal LM folder loads through AutoModelForCausalLM + AutoTokenizer; a folder whose config has
+a vision part (Qwen2.5-VL, Qwen3-VL) through AutoModelForImageTextToText + AutoProcessor, with
+images resized by qwen-vl-utils to the model's patch grid within min/max pixels."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import UserError
+from .smollm2 import NAME as SMOLLM2, default_model_dir
+from .smolvl import NAME as SMOLVL, test_vlm_dir
+
+BUILT_IN = {SMOLLM2: default_model_dir, SMOLVL: test_vlm_dir}
+DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+          "fp32": "float32", "float32": "float32"}
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """A built-in name ("smollm2-135m-instruct", "smolvl") or a local model folder -> its path."""
+    key = str(name_or_path)
+    if key.lower() in BUILT_IN:
+        return BUILT_IN[key.lower()]()
+    path = Path(key).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"model folder {path} has no config.json (expected a transformers save_pretrained folder)")
+        return path
+    hint = (" Model hubs are not used: download the model once and pass its local folder."
+            if key.count("/") == 1 and not path.exists() else "")
+    raise UserError(f"model {key!r} is neither a local folder nor a built-in model ({', '.join(BUILT_IN)}).{hint}")
+
+
+def torch_dtype(name):
+    """"bf16"/"bfloat16"/"fp32"/... or a torch.dtype -> torch.dtype; "auto" = bf16 where the hardware has it."""
+    import torch
+
+    if isinstance(name, torch.dtype):
+        return name
+    if name == "auto":
+        return torch.bfloat16 if _has_bf16() else torch.float32
+    if name not in DTYPES:
+        raise UserError(f"unknown dtype {name!r}; use one of auto, {', '.join(DTYPES)}")
+    return getattr(torch, DTYPES[name])
+
+
+def _has_bf16() -> bool:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def is_vlm(config) -> bool:
+    return getattr(config, "vision_config", None) is not None
+
+
+def load_policy(path: str | Path, dtype="auto", *, attn_implementation: str = "sdpa", gradient_checkpointing=False):
+    """Load a model folder for training or log-prob computation -> (model, processor_or_tokenizer)."""
+    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
+                              AutoTokenizer)
+
+    path = resolve_model(path)
+    config = AutoConfig.from_pretrained(path)
+    model_cls, proc_cls = ((AutoModelForImageTextToText, AutoProcessor) if is_vlm(config)
+                           else (AutoModelForCausalLM, AutoTokenizer))
+    model = model_cls.from_pretrained(path, dtype=torch_dtype(dtype), attn_implementation=attn_implementation)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return model, proc_cls.from_pretrained(path)
+
+
+def tokenizer_of(processor):
+    return getattr(processor, "tokenizer", processor)
+
+
+def image_factor(processor) -> int:
+    """Pixels per language token along one side (patch size x spatial merge), e.g. 28 for Qwen2.5-VL."""
+    ip = processor.image_processor
+    return ip.patch_size * ip.merge_size
+
+
+def pixel_bounds(processor, min_pixels=None, max_pixels=None) -> tuple[int, int]:
+    ip = processor.image_processor
+    size = getattr(ip, "size", None) or {}
+    lo = min_pixels or getattr(ip, "min_pixels", None) or size.get("shortest_edge")
+    hi = max_pixels or getattr(ip, "max_pixels", None) or size.get("longest_edge")
+    return int(lo), int(hi)
+
+
+def prepare_images(processor, images: Sequence, min_pixels=None, max_pixels=None) -> list:
+    """Resize images (RGB) onto the model's patch grid within [min_pixels, max_pixels] with qwen-vl-utils,
+    so the trainer and every engine see the same pixels."""
+    from qwen_vl_utils import fetch_image
+
+    lo, hi = pixel_bounds(processor, min_pixels, max_pixels)
+    patch = processor.image_processor.patch_size
+    return [fetch_image({"image": im, "min_pixels": lo, "max_pixels": hi}, image_patch_size=patch) for im in images]
+
+
+def image_tokens(processor, image) -> int:
+    """Language tokens one prepared image expands to."""
+    f = image_factor(processor)
+    return (image.height // f) * (image.width // f)
+
+
+def encode_prompt(processor, text: str, images: Sequence = (), min_pixels=None, max_pixels=None) -> dict:
+    """Chat-templated text (+ images) -> model inputs with batch size 1: input_ids, attention_mask and,
+    for a VLM, pixel_values, image_grid_thw, mm_token_type_ids (the latter needed for M-RoPE positions)."""
+    if not hasattr(processor, "image_processor"):
+        if images:
+            raise UserError(f"the prompt has {len(images)} image(s) but the model is text-only")
+        return dict(processor(text, add_special_tokens=False, return_tensors="pt"))
+    images = prepare_images(processor, images, min_pixels, max_pixels)
+    return dict(processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=False))

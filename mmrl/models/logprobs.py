@@ -1,0 +1,49 @@
+"""Per-token log-probs of given tokens, memory-lean: the decoder runs once, then the LM head runs
+only on completion positions, in chunks, each chunk recomputed in backward (checkpointed), so no
+[B, T, vocab] float32 logits ever exist. Temperature semantics match the rollout engines:
+log_softmax(logits / temperature) in float32."""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def token_logprobs(model, input_ids, attention_mask, completion_mask, mm_inputs=None, temperature=1.0,
+                   with_entropy=False, chunk_size=512):
+    """Log-prob of input_ids[b, t] given input_ids[b, :t], for positions where completion_mask is 1,
+    as float32 [B, T] (0 elsewhere; position 0 is never scored); with_entropy also returns the entropy
+    of the predicted distribution there. mm_inputs: pixel_values, image_grid_thw, mm_token_type_ids
+    (padded with zeros over the completion; Qwen-VL needs them for its M-RoPE positions)."""
+    hidden = _last_hidden(model, input_ids, attention_mask, mm_inputs or {})
+    rows, cols = completion_mask[:, 1:].bool().nonzero(as_tuple=True)  # hidden at t predicts token t+1
+    states, targets = hidden[rows, cols], input_ids[rows, cols + 1]
+    score = partial(_score_chunk, model.get_output_embeddings(), float(temperature), with_entropy)
+    parts = []
+    for start in range(0, len(targets), chunk_size):
+        args = (states[start:start + chunk_size], targets[start:start + chunk_size])
+        parts.append(checkpoint(score, *args, use_reentrant=False) if torch.is_grad_enabled() else score(*args))
+    where = (rows, cols + 1)
+    zeros = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+    logprobs = zeros.index_put(where, torch.cat([p[0] for p in parts]) if parts else zeros[where])
+    if not with_entropy:
+        return logprobs
+    return logprobs, zeros.index_put(where, torch.cat([p[1] for p in parts]) if parts else zeros[where])
+
+
+def _last_hidden(model, input_ids, attention_mask, mm_inputs):
+    kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **mm_inputs)
+    if "pixel_values" not in mm_inputs and "mm_token_type_ids" not in mm_inputs:
+        # Text models take positions from the cache index; count real tokens so padding on either side
+        # gives the same positions as generation did.
+        kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    return model.base_model(**kwargs).last_hidden_state
+
+
+def _score_chunk(head, temperature, with_entropy, states, targets):
+    logp = torch.log_softmax(head(states).float() / temperature, dim=-1)
+    picked = logp.gather(-1, targets[:, None]).squeeze(-1)
+    if not with_entropy:
+        return (picked,)
+    return picked, -(logp.exp() * logp).sum(-1)

@@ -1,0 +1,99 @@
+"""Rollouts with transformers `generate`: the fallback engine (no vLLM needed), batched with left
+padding; sampling log-probs come from the processed scores, so they follow the same temperature /
+top-p semantics as vLLM's processed_logprobs."""
+from __future__ import annotations
+
+import torch
+from transformers import GenerationConfig
+
+from ..models.backbone import encode_prompt, load_policy, tokenizer_of
+from .base import Completion, GenRequest, SamplingConfig
+from .guards import banned_tokens, check_images, check_prompt_length
+
+PADDED = ("input_ids", "attention_mask", "mm_token_type_ids")  # per-token tensors, left-padded
+STACKED = ("pixel_values", "image_grid_thw")  # per-image tensors, concatenated
+
+
+class HFEngine:
+    def __init__(self, model_dir, dtype="auto", max_prompt_len=None, min_pixels=None, max_pixels=None,
+                 batch_size=64, model=None, processor=None):
+        """model/processor: share an already loaded model (e.g. the trainer's) instead of loading one."""
+        if model is None:
+            model, processor = load_policy(model_dir, dtype)
+        self.model, self.processor, self.tokenizer = model, processor, tokenizer_of(processor)
+        self.max_prompt_len, self.pixels, self.batch_size = max_prompt_len, (min_pixels, max_pixels), batch_size
+        self.banned = sorted(banned_tokens(self.tokenizer).values())
+        gc = model.generation_config
+        eos = gc.eos_token_id if gc.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos = set(eos if isinstance(eos, list) else [eos])
+        self.pad = gc.pad_token_id if gc.pad_token_id is not None else min(self.eos)
+        # Only our sampling settings apply: no top_k / repetition penalty defaults from the model folder.
+        self.base_config = dict(bos_token_id=gc.bos_token_id, eos_token_id=sorted(self.eos), pad_token_id=self.pad)
+
+    def generate(self, requests: list[GenRequest], sampling: SamplingConfig) -> list[list[Completion]]:
+        encoded = [self._encode(i, r) for i, r in enumerate(requests)]
+        per_batch = max(1, self.batch_size // sampling.n)
+        out = []
+        with torch.random.fork_rng():  # keep the trainer's RNG stream untouched
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            for start in range(0, len(encoded), per_batch):
+                out += self._generate_batch(encoded[start:start + per_batch], sampling)
+        return out
+
+    def sync_weights(self, named_tensors) -> None:
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in named_tensors:
+                if params[name] is not tensor:  # a shared model needs no copy
+                    params[name].copy_(tensor)
+
+    def close(self) -> None:
+        self.model = None
+
+    def _encode(self, index: int, request: GenRequest) -> dict:
+        check_images(index, request.prompt, len(request.images))
+        enc = encode_prompt(self.processor, request.prompt, request.images, *self.pixels)
+        check_prompt_length(index, request.prompt, enc["input_ids"].shape[1], self.max_prompt_len)
+        return enc
+
+    def _generate_batch(self, encoded: list[dict], sampling: SamplingConfig) -> list[list[Completion]]:
+        batch = _collate(encoded, self.pad)
+        config = GenerationConfig(**self.base_config, max_new_tokens=sampling.max_new_tokens,
+                                  num_return_sequences=sampling.n, do_sample=sampling.temperature > 0,
+                                  temperature=sampling.temperature or None, top_p=sampling.top_p, top_k=0,
+                                  suppress_tokens=self.banned or None, return_dict_in_generate=True,
+                                  output_scores=True)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            out = self.model.generate(**batch, generation_config=config)
+        self.model.train(was_training)
+        new = out.sequences[:, batch["input_ids"].shape[1]:]
+        logprobs = torch.stack([torch.log_softmax(s.float(), -1).gather(-1, new[:, i:i + 1])[:, 0]
+                                for i, s in enumerate(out.scores)], 1)
+        results = []
+        for row in range(new.shape[0]):
+            ids = new[row].tolist()
+            stop = next((i for i, t in enumerate(ids) if t in self.eos), None)
+            keep = len(ids) if stop is None else stop + 1
+            prompt = encoded[row // sampling.n]["input_ids"][0].tolist()
+            results.append(Completion(ids[:keep], logprobs[row, :keep].tolist(),
+                                      self.tokenizer.decode(ids[:keep], skip_special_tokens=True),
+                                      "length" if stop is None else "stop", prompt))
+        return [results[i:i + sampling.n] for i in range(0, len(results), sampling.n)]
+
+
+def _collate(encoded: list[dict], pad_id: int) -> dict:
+    width = max(e["input_ids"].shape[1] for e in encoded)
+    batch = {}
+    for key in PADDED:
+        if key in encoded[0]:
+            fill = pad_id if key == "input_ids" else 0
+            batch[key] = torch.stack([torch.nn.functional.pad(e[key][0], (width - e[key].shape[1], 0), value=fill)
+                                      for e in encoded])
+    for key in STACKED:
+        present = [e[key] for e in encoded if key in e]
+        if present:
+            batch[key] = torch.cat(present)
+    return batch
