@@ -71,7 +71,13 @@ for _name, _target, _timeout in [
     ("math", "mmrl_verifiers.math:verify_math", 10.0),
     ("mcq", "mmrl_verifiers.mcq:verify_mcq", 2.0),
     ("code", "mmrl_verifiers.code:verify_code", 300.0),  # up to 32 sandboxed tests of 4-10 s each
+    ("grounding", "mmrl_verifiers.grounding:verify_grounding", 2.0),
+    ("detection", "mmrl_verifiers.grounding:verify_detection", 2.0),
+    ("counting", "mmrl_verifiers.grounding:verify_counting", 2.0),
+    ("gui", "mmrl_verifiers.gui:verify_gui", 2.0),
 ]:
     register_spec(VerifierSpec(_name, _target, _timeout))
 # CAD: 60 s per item (zygote start + a 30 s script); a killed item scores like a broken script.
 register_spec(VerifierSpec("cad", "mmrl_verifiers.cad:verify_cad", 60.0, -0.8))
+# AEPO (InfiGUI-G1): a multi-point answer that times out scores like an invalid one.
+register_spec(VerifierSpec("aepo", "mmrl_verifiers.aepo:verify_aepo", 2.0, -1.0))

@@ -1,0 +1,74 @@
+"""Box and point geometry in continuous pixel coordinates (boxes are [x1, y1, x2, y2]).
+
+No ±1 pixel convention: VLM-R1's inclusive-pixel IoU scores a 1-pixel-wide box against itself
+as 0 (verifiers.md §5.2)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+Box = Sequence[float]
+Point = Sequence[float]
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union; 0 when the union has no area."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    inter = iw * ih if iw > 0 and ih > 0 else 0.0
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def box_problem(box: Box) -> str | None:
+    """Why `box` is not a usable box (None when it is): non-finite or not x2 > x1, y2 > y1.
+
+    Inverted boxes are not swapped: a model that writes [x2, y1, x1, y2] is wrong."""
+    if not all(math.isfinite(c) for c in box):
+        return "the box has a non-finite coordinate"
+    if not (box[2] > box[0] and box[3] > box[1]):
+        return "the box needs x2 > x1 and y2 > y1 (inverted boxes are not swapped)"
+    return None
+
+
+def clip(box: Box, size: tuple[float, float] | None) -> list[float]:
+    """`box` clipped to the image [0, W] x [0, H] (unchanged when the size is unknown)."""
+    if size is None:
+        return list(box)
+    w, h = size
+    return [min(max(box[0], 0.0), w), min(max(box[1], 0.0), h),
+            min(max(box[2], 0.0), w), min(max(box[3], 0.0), h)]
+
+
+def area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def centre(box: Box) -> list[float]:
+    return [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+
+
+def in_box(p: Point, box: Box, strict: bool = False) -> bool:
+    """Point inside the box, edges included unless `strict` (GUI-R1 uses strict interior)."""
+    if strict:
+        return box[0] < p[0] < box[2] and box[1] < p[1] < box[3]
+    return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
+
+
+def inside_image(p: Point, size: tuple[float, float] | None) -> bool:
+    return size is None or (0 <= p[0] <= size[0] and 0 <= p[1] <= size[1])
+
+
+def distance(p: Point, q: Point) -> float:
+    return math.hypot(p[0] - q[0], p[1] - q[1])
+
+
+def best_matching(gain: list[list[float]]) -> list[tuple[int, int]]:
+    """Pairs (row, column) of the one-to-one assignment maximising the summed gain (Hungarian)."""
+    if not gain or not gain[0]:
+        return []
+    rows, cols = linear_sum_assignment(np.asarray(gain, dtype=float), maximize=True)
+    return list(zip(rows.tolist(), cols.tolist()))
