@@ -7,12 +7,14 @@ already emitted <think>, so only one </think> and no <think>), "none" (no think 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .verdict import Verdict
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 THINK_MODES = ("required", "prefilled", "none", "auto")
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,22 @@ def answer_region(completion: str, think_mode: str = "auto", answer_tag: str | N
     start = text.rfind(open_)
     end = text.find(close, start) if start >= 0 else -1
     return text[start + len(open_):end] if end >= 0 else None
+
+
+def boxed_contents(text: str) -> list[str | None]:
+    """Every \\boxed{…}/\\fbox{…} body in order, brace-matched; None for an unclosed one.
+    One pass over the braces, so a wall of unclosed boxes stays linear."""
+    closing, stack = {}, []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            closing[stack.pop()] = m.start()
+    out: list[str | None] = []
+    for m in _BOX_OPEN.finditer(text):
+        end = closing.get(m.end() - 1)
+        out.append(text[m.end():end] if end is not None else None)
+    return out
 
 
 def verify_format(response: str, gold=None, think_mode: str = "required", answer_tag: str | None = "answer",
