@@ -199,7 +199,7 @@ class Algorithm:
         low, high = self.ratio_bounds(old_logp)
         pg, clipped = ppo_clip(self.ratio(logp, old_logp, mask), advantages.float(), low, high, p.dual_clip_c)
         total = agg(pg)
-        metrics = {"pg_loss": float(total), "ppo_kl": masked_mean(old_logp.float() - logp.float(), mask),
+        metrics = {"pg_loss": float(total.detach()), "ppo_kl": masked_mean(old_logp.float() - logp.float(), mask),
                    **{k: masked_mean(v.float(), mask) for k, v in clipped.items()}}
 
         if self.needs_reference and ref_logp is None:
@@ -207,7 +207,7 @@ class Algorithm:
         if ref_logp is not None:
             kl = agg(kl_penalty(logp, ref_logp, p.kl_estimator))
             total = total + p.beta * kl
-            metrics["kl"] = float(kl)
+            metrics["kl"] = float(kl.detach())
 
         if self.needs_entropy and entropy is None:
             raise ValueError(f"algorithm '{self.name}' has entropy_coef > 0: pass entropy")
@@ -218,7 +218,7 @@ class Algorithm:
 
         extra, extra_metrics = self.extra_loss(logp, mask, agg, masked_logp, has_image)
         total = total + extra
-        metrics.update(extra_metrics, loss=float(total))
+        metrics.update(extra_metrics, loss=float(total.detach()))
         return total, metrics
 
     # ------------------------------------------------------------ checkpointed state (DCPO)

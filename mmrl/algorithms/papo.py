@@ -74,4 +74,5 @@ class PAPO(Algorithm):
         kl_prcp = agg(kl_penalty(lp, lpm, "k3") * rows)      # k3 of KL(pi(.|I) || pi(.|I_mask))
         h_ori, h_mask = agg(-lp * rows), agg(-lpm * rows)    # entropy estimated by the sampled NLL
         loss = -p.gamma * kl_prcp + p.eta_ori * h_ori + p.eta_mask * h_mask
-        return loss, {"kl_prcp": float(kl_prcp), "entropy_ori": float(h_ori), "entropy_mask": float(h_mask)}
+        metrics = {"kl_prcp": kl_prcp, "entropy_ori": h_ori, "entropy_mask": h_mask}
+        return loss, {k: float(v.detach()) for k, v in metrics.items()}
