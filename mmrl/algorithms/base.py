@@ -140,8 +140,12 @@ class Algorithm:
         if not (rewards.shape == group_ids.shape == mask.shape[:1]):
             raise ValueError(f"rewards {tuple(rewards.shape)}, group_ids {tuple(group_ids.shape)} and "
                              f"mask {tuple(mask.shape)} must agree on the batch size B")
+        bad = (~torch.isfinite(rewards)).nonzero().flatten().tolist()
+        if bad:
+            raise ValueError(f"rewards at rows {bad[:10]} are not finite; drop unjudged samples "
+                             "(verifier score None) before computing advantages")
         _, sizes = group_index(group_ids)
-        if len(sizes) and int(sizes.min()) < self.min_group_size:
+        if len(sizes):
             self.check_group_size(int(sizes.min()))
         seq_adv = self.sequence_advantages(rewards, group_ids, prompt_keys)
         adv = self.token_advantages(seq_adv, mask.float(), old_logp, ref_logp)

@@ -191,6 +191,8 @@ def test_shape_mismatch_is_named():
         algo.loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 3), torch.ones(2, 3), ref_logp=torch.zeros(2, 3))
     with pytest.raises(ValueError, match="batch size"):
         algo.advantages(torch.zeros(3), torch.zeros(2, dtype=torch.long), torch.ones(3, 2))
+    with pytest.raises(ValueError, match=r"rows \[1\] are not finite"):
+        algo.advantages(torch.tensor([1.0, float("nan")]), torch.zeros(2, dtype=torch.long), torch.ones(2, 2))
     with pytest.raises(ValueError, match="pass ref_logp"):
         algo.loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3))
 
@@ -201,3 +203,9 @@ def test_flags_tell_the_trainer_what_to_compute():
     assert make("papo").needs_masked_image and not make("grpo").needs_masked_image
     assert make("grpo").group_filter is None and make("ngrpo").group_filter.keep([0, 0, 0, 0])
     assert not make("ngrpo").group_filter.keep([1, 1, 1, 1])
+
+
+def test_docs_table_lists_every_algorithm():
+    from pathlib import Path
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "algorithms.md").read_text()
+    assert [n for n in names() if f"| `{n}` |" not in docs] == []
