@@ -68,6 +68,9 @@ class PAPO(Algorithm):
         if masked_logp is None:
             raise ValueError("papo needs masked_logp: the responses' log-probs under the masked image")
         p = self.params
+        if p.recompute_masked and logp.requires_grad and not masked_logp.requires_grad:
+            raise ValueError("papo recompute_masked=true needs masked_logp computed with gradient in this "
+                             "micro-batch (false: once per step, detached)")
         rows = mask if has_image is None else mask * has_image.float()[:, None]   # text-only: no PAPO terms
         lp = logp.float()
         lpm = masked_logp.float() if p.recompute_masked else masked_logp.float().detach()

@@ -136,6 +136,10 @@ def test_papo_masked_logp_is_detached_unless_recomputed():
         loss, _ = algo.loss(logp, old, torch.zeros(1, 2), torch.ones(1, 2), masked_logp=masked)
         loss.backward()
         assert (masked.grad is not None and masked.grad.abs().sum() > 0) == expect_grad
+    logp, old = all_inputs(torch.ones(1, 2))
+    with pytest.raises(ValueError, match="recompute_masked"):   # a no-grad masked pass would silently detach
+        make("papo", recompute_masked=True).loss(logp, old, torch.zeros(1, 2), torch.ones(1, 2), ref_logp=old,
+                                                 masked_logp=old - 1.0)
 
 
 def test_dcpo_state_round_trip_gives_identical_outputs():

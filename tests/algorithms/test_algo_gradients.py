@@ -125,7 +125,7 @@ def test_micro_batches_sum_to_the_mini_batch_gradient(name, mode):
     if name == "ngrpo":
         params["entropy_coef"] = 0.01
     if name == "papo":
-        params.update(eta_ori=0.03, recompute_masked=True)
+        params.update(eta_ori=0.03, eta_mask=0.03)
     algo = build_algorithm(name, **params)
     batch, length = 4, 6
     mask = torch.tensor([[1.0] * 6, [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0], [0.0] * 6])   # uneven + empty
