@@ -1,0 +1,208 @@
+"""The training recipe: a typed schema (pydantic), loaded from YAML plus dotted overrides.
+
+    recipe = load_recipe("recipes/quickstart.yaml", ["algorithm.name=dapo", "rollout.n=8"])
+
+Every mistake (unknown key, bad value, bad override) becomes a `UserError` whose lines each name
+the key's full path and what is allowed there, e.g.
+    recipes/x.yaml: rollout.engine: got 'vlm'; allowed: 'vllm', 'hf'
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from .errors import UserError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Backbone(Section):
+    model: str = "smollm2-135m-instruct"  # a built-in name ("smollm2-135m-instruct", "smolvl") or a local HF folder
+    dtype: Literal["float32", "bfloat16", "auto"] = "auto"  # auto: bf16 where the hardware has it
+    gradient_checkpointing: bool = True
+    min_pixels: int = Field(28 * 28 * 4, gt=0)     # image resize bounds for VLMs (pixels)
+    max_pixels: int = Field(28 * 28 * 256, gt=0)
+
+
+class Generator(Section):
+    kind: Literal["reasoning_gym"] = "reasoning_gym"
+    task: str = "basic_arithmetic"
+    config: dict[str, Any] = {}     # keyword arguments of the task's generator
+    train_size: int = Field(2000, gt=0)
+    held_out_size: int = Field(200, ge=0)
+    seed: int = 1234
+
+
+class Data(Section):
+    train: str | None = None        # jsonl or parquet file (relative paths: to the recipe's folder)
+    held_out: str | None = None
+    generate: Generator | None = None  # write train/held_out from a generator into the run folder
+    prompt_key: str = "question"
+    gold_key: str = "answer"
+    image_key: str = "images"       # a path or a list of paths (relative to the data file's folder)
+    prompt_template: str = "{prompt}"  # {prompt} = the sample's prompt text
+    system_prompt: str | None = None
+    default_verifier: str = "math"  # used when a sample names none
+    on_bad_image: Literal["fail", "skip"] = "fail"
+    max_prompt_tokens: int = Field(1024, gt=0)  # longer prompts are skipped and counted, never truncated
+    shuffle: bool = True
+
+
+class Verifiers(Section):
+    workers: int = Field(2, ge=1)
+    timeout: float | None = Field(None, gt=0)    # per item; None = each verifier's own limit
+    options: dict[str, dict[str, Any]] = {}      # per verifier name: options added to every item
+    format_weight: float = 0.0                   # + weight * format verifier score (0 = off)
+
+
+class Algorithm(Section):
+    name: str = "grpo"
+    params: dict[str, Any] = {}     # checked by mmrl.algorithms.build_algorithm
+
+
+class Rollout(Section):
+    engine: Literal["vllm", "hf"] = "vllm"
+    prompts_per_step: int = Field(8, ge=1)   # per rank
+    n: int = Field(8, ge=1)                  # samples per prompt (the group size G)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(128, ge=1)
+    kv_cache_gb: float = Field(1.0, gt=0)    # vLLM CPU KV cache (VLLM_CPU_KVCACHE_SPACE)
+    dtype: Literal["float32", "bfloat16", "auto"] = "auto"
+
+
+class Training(Section):
+    steps: int = Field(20, ge=1)
+    lr: float = Field(1e-6, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    ranks: int = Field(1, ge=1)               # >1: launched under the deepspeed launcher
+    micro_batch_tokens: int = Field(4096, ge=1)  # token budget of one forward/backward
+    mini_batches: int = Field(1, ge=1)        # optimizer steps per training step
+    ppo_epochs: int = Field(1, ge=1)
+    seed: int = 0
+    threads: int = Field(1, ge=1)             # torch/OpenMP threads per rank (1 is fastest on a shared CPU)
+    deterministic: bool = False               # deterministic kernels and sampling (for exact resume)
+
+
+class Logging(Section):
+    console: bool = True
+    tensorboard: bool = True
+    plot: bool = True                 # reward curve PNG in the run folder at the end
+
+
+class Checkpoint(Section):
+    every: int = Field(0, ge=0)       # save every N steps (0: only at the end)
+    keep: int = Field(2, ge=1)        # newest N checkpoints kept
+    resume: str = "auto"              # auto | never | a checkpoint folder
+    export: bool = True               # plain HF folder (model + processor) at the end
+
+
+class Recipe(Section):
+    name: str = "run"
+    output_dir: str = "runs/{name}"   # relative to the working directory
+    backbone: Backbone = Backbone()
+    data: Data = Data()
+    verifiers: Verifiers = Verifiers()
+    algorithm: Algorithm = Algorithm()
+    rollout: Rollout = Rollout()
+    training: Training = Training()
+    logging: Logging = Logging()
+    checkpoint: Checkpoint = Checkpoint()
+    _source: str | None = PrivateAttr(None)  # the YAML file this came from
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir.format(name=self.name))
+
+    def resolve_path(self, path: str | None) -> Path | None:
+        """A data path from the recipe: absolute, else relative to the recipe file's folder, else cwd."""
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        if p.is_absolute() or self._source is None:
+            return p
+        beside = Path(self._source).resolve().parent / p
+        return beside if beside.exists() or not p.exists() else p
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`rollout.n=8` -> (["rollout", "n"], 8); values are YAML (`x=[1,2]`, `y=null`, `z=true`)."""
+    key, eq, value = text.partition("=")
+    if not eq or not key or any(not part for part in key.split(".")):
+        raise UserError(f"override {text!r}: expected key.sub=value")
+    try:
+        return key.split("."), yaml.safe_load(value) if value else ""
+    except yaml.YAMLError as e:
+        raise UserError(f"override {text!r}: value is not valid YAML ({e.problem})") from None
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _allowed(model: type[BaseModel], loc: tuple) -> str:
+    """The keys allowed at `loc` (for an unknown-key error)."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None)
+        sub = next((a for a in (ann, *getattr(ann, "__args__", ())) if isinstance(a, type)
+                    and issubclass(a, BaseModel)), None)
+        if sub is None:
+            return ""
+        model = sub
+    return ", ".join(model.model_fields)
+
+
+def _one_line(err: dict) -> str:
+    path = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key; allowed: {_allowed(Recipe, err['loc'])}"
+    msg = err["msg"]
+    if err["type"] == "literal_error":
+        msg = f"got {err['input']!r}; allowed: {err['ctx']['expected'].replace(' or ', ', ')}"
+    elif "input" in err and not isinstance(err["input"], dict):
+        msg = f"{msg} (got {err['input']!r})"
+    return f"{path}: {msg}"
+
+
+def validate_recipe(data: dict, where: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise UserError("\n".join(f"{where}: {_one_line(err)}" for err in e.errors())) from None
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"recipe {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"recipe {path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {path}: expected a mapping of sections, got {type(data).__name__}")
+    data.setdefault("name", path.stem)
+    recipe = validate_recipe(apply_overrides(data, list(overrides)), str(path))
+    recipe._source = str(path)
+    return recipe

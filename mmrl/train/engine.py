@@ -1,0 +1,62 @@
+"""The DeepSpeed engines: the policy (ZeRO-2/3, bf16 where the hardware has it, gradient
+checkpointing, AdamW, warmup) and, when the algorithm needs one, a frozen reference model."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
+    t = recipe.training
+    cfg = {
+        "train_micro_batch_size_per_gpu": 1,
+        "gradient_accumulation_steps": 1,  # micro-batches are token-budgeted: boundaries are set by hand
+        "gradient_clipping": t.grad_clip,
+        "zero_optimization": {"stage": t.zero_stage},
+        "bf16": {"enabled": dtype == torch.bfloat16},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    if with_optimizer:
+        cfg["optimizer"] = {"type": "AdamW", "params": {"lr": t.lr, "weight_decay": t.weight_decay,
+                                                        "betas": [0.9, 0.999], "eps": 1e-8}}
+        cfg["scheduler"] = {"type": "WarmupLR", "params": {"warmup_min_lr": 0.0 if t.warmup_steps else t.lr,
+                                                           "warmup_max_lr": t.lr,
+                                                           "warmup_num_steps": max(t.warmup_steps, 1),
+                                                           "warmup_type": "linear"}}
+    elif t.zero_stage != 3:
+        cfg["zero_optimization"] = {"stage": 0}  # a frozen copy: only ZeRO-3 sharding helps it
+    return cfg
+
+
+def build_policy(recipe, model, dtype):
+    import deepspeed
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=params, config=ds_config(recipe, dtype))
+    return engine
+
+
+def build_reference(recipe, model, dtype):
+    import deepspeed
+
+    model.eval().requires_grad_(False)
+    engine, *_ = deepspeed.initialize(model=model, config=ds_config(recipe, dtype, with_optimizer=False))
+    engine.eval()
+    return engine
+
+
+def gathered(module, zero_stage: int):
+    """Context in which every parameter of `module` is whole on this rank (ZeRO-3 shards them)."""
+    if zero_stage != 3:
+        return contextlib.nullcontext()
+    import deepspeed
+    return deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
+
+
+def full_named_parameters(module, zero_stage: int) -> list[tuple[str, torch.Tensor]]:
+    """HF-named whole parameters (copies under ZeRO-3), for weight sync and export."""
+    with gathered(module, zero_stage):
+        return [(name, p.detach().clone() if zero_stage == 3 else p.detach())
+                for name, p in module.named_parameters()]

@@ -1,0 +1,363 @@
+"""The training loop (algorithms.md §0.5), one step as data flowing through:
+
+sampler -> prompts (+ images) -> rollout engine (n samples per prompt) -> verifier pool -> rewards
+-> log-probs (old, reference, masked image) -> advantages -> token-budgeted micro-batches on the
+DeepSpeed engine -> optimizer step -> weight sync into the rollout engine -> metrics/checkpoint.
+
+Every step reseeds python/numpy/torch from (seed, step, rank), so a resumed run replays exactly
+the steps an uninterrupted run would have taken (given deterministic kernels and sampling).
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from . import checkpoint as ckpt
+from .batch import Batch, Row
+from .distributed import accelerator_env, rank_and_world, single_rank_env
+from .engine import build_policy, build_reference, full_named_parameters
+from .metrics import MetricsLogger
+from .rewards import score_responses
+
+SUMMED = {"pg_loss", "kl", "loss", "kl_prcp", "entropy_ori", "entropy_mask"}  # partial sums per micro-batch
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, recipe):
+        self.recipe = recipe
+        self.rank, self.world = rank_and_world()
+        self.run_dir = recipe.run_dir
+        self.step = 0
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self) -> None:
+        r = self.recipe
+        accelerator_env()
+        if "RANK" not in os.environ:
+            single_rank_env()
+        self.rank, self.world = rank_and_world()
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from ..rollout.threads import set_threads
+        set_threads(r.training.threads)
+        if r.training.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_all(r.training.seed)
+        self.samples = self._load_data()
+
+        from mmrl_verifiers import VerifierPool  # before any engine threads exist (fork safety)
+        names = {s.get("verifier") or r.data.default_verifier for s in self.samples}
+        self.pool = VerifierPool(workers=r.verifiers.workers, preload=tuple(sorted(names)))
+
+        from ..algorithms import build_algorithm
+        self.algo = build_algorithm(r.algorithm.name, max_new_tokens=r.rollout.max_new_tokens, **r.algorithm.params)
+        self.algo.check_group_size(r.rollout.n)
+
+        import deepspeed
+        from ..models import load_policy, resolve_model, torch_dtype
+        self.model_dir = resolve_model(r.backbone.model)
+        self.dtype = torch_dtype(r.backbone.dtype)
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        model, self.processor = load_policy(self.model_dir, self.dtype,
+                                            gradient_checkpointing=r.backbone.gradient_checkpointing)
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.vlm = hasattr(self.processor, "image_processor")
+        self.engine = build_policy(r, model, self.dtype)
+        self.ref = None
+        if self.algo.needs_reference:
+            self.ref = build_reference(r, load_policy(self.model_dir, self.dtype)[0], self.dtype)
+
+        from ..data import StepSampler
+        self.sampler = StepSampler(len(self.samples), r.rollout.prompts_per_step, self.rank, self.world,
+                                   r.training.seed, r.data.shuffle)
+        resume_from = ckpt.find_resume(self.run_dir, r.checkpoint.resume)
+        if resume_from is not None:
+            state = ckpt.load(self.engine, resume_from, self.rank)
+            self.step = state["step"]
+            self.algo.load_state_dict(state.get("algorithm", {}))
+            self._say(f"resumed from {resume_from} at step {self.step}")
+        self.rollout = self._build_rollout()
+        self.logger = MetricsLogger(self.run_dir, r.training.steps, self.step, r.logging, enabled=self.rank == 0)
+        if self.rank == 0:
+            (self.run_dir / "recipe.yaml").write_text(r.to_yaml())
+
+    def _load_data(self) -> list[dict]:
+        from ..data import check_keys, load_samples
+        from ..data.generate import generate_split_files
+        d = self.recipe.data
+        train = self.recipe.resolve_path(d.train)
+        if d.generate is not None:
+            train, held = generate_split_files(d.generate, self.run_dir / "data")
+        if train is None:
+            raise UserError("recipe: data.train or data.generate must be set")
+        samples = load_samples(train)
+        check_keys(samples, train, d)
+        self.image_root = train.parent
+        return samples
+
+    def _build_rollout(self):
+        from ..rollout import build_engine
+        r = self.recipe
+        pixels = dict(min_pixels=r.backbone.min_pixels, max_pixels=r.backbone.max_pixels)
+        if r.rollout.engine == "hf" and r.training.zero_stage != 3:  # share the trainer's weights: no sync
+            return build_engine("hf", self.model_dir, model=self.engine.module, processor=self.processor, **pixels)
+        if r.rollout.engine == "hf":
+            engine = build_engine("hf", self.model_dir, dtype=self.dtype, **pixels)
+        else:
+            engine = build_engine("vllm", self.model_dir, dtype=r.rollout.dtype, threads=r.training.threads,
+                                  kv_cache_gb=r.rollout.kv_cache_gb, seed=r.training.seed + self.rank,
+                                  max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens, **pixels)
+        engine.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
+        return engine
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> dict:
+        self.setup()
+        r = self.recipe
+        try:
+            while self.step < r.training.steps:
+                self.step += 1
+                metrics = self.train_step(self.step)
+                self.logger.log(self.step, metrics)
+                every = r.checkpoint.every
+                if (every and self.step % every == 0) or self.step == r.training.steps:
+                    self.save()
+            summary = self.logger.close(self.run_dir)
+            if r.checkpoint.export:
+                self.export(self.run_dir / "hf")
+            return summary
+        finally:
+            self.pool.close()
+            self.rollout.close()
+
+    def save(self) -> None:
+        state = {"algorithm": self.algo.state_dict(), "sampler": self.sampler.state_dict(self.step)}
+        ckpt.save(self.engine, self.run_dir, self.step, state, self.rank, self.recipe.checkpoint.keep)
+
+    def export(self, out: Path) -> None:
+        named = full_named_parameters(self.engine.module, self.recipe.training.zero_stage)
+        if self.rank == 0:
+            ckpt.export_hf(self.engine.module, self.processor, named, out)
+            self._say(f"exported an HF model folder to {out}")
+
+    def _say(self, text: str) -> None:
+        if self.rank == 0:
+            print(f"mmrl train: {text}", flush=True)
+
+    # ------------------------------------------------------------------ one step
+
+    def train_step(self, step: int) -> dict:
+        r = self.recipe
+        seed_all(r.training.seed * 1_000_003 + step * 1009 + self.rank)
+        timings, t0 = {}, time.perf_counter()
+        counts = defaultdict(int)
+
+        prompts = self._prompts(self.sampler.indices(step - 1), counts)
+        requests = [p["request"] for p in prompts]
+        from ..rollout import SamplingConfig
+        sampling = SamplingConfig(n=r.rollout.n, temperature=r.rollout.temperature, top_p=r.rollout.top_p,
+                                  max_new_tokens=r.rollout.max_new_tokens,
+                                  seed=torch.randint(0, 2**31 - 1, ()).item() if r.rollout.engine == "hf" else None)
+        t = time.perf_counter()
+        outputs = self.rollout.generate(requests, sampling) if requests else []
+        timings["time/rollout"] = time.perf_counter() - t
+
+        rows, samples, completions = [], [], []
+        for g, (p, outs) in enumerate(zip(prompts, outputs)):
+            for c in outs:
+                if not c.token_ids:  # nothing generated: keep one pad token, masked by its reward
+                    continue
+                rows.append(Row(g, p["index"], p["encoded"], list(c.token_ids), list(c.logprobs), c.finish_reason,
+                                p.get("masked")))
+                samples.append(p["sample"])
+                completions.append(c)
+        t = time.perf_counter()
+        rewards, accuracies, reward_metrics = score_responses(self.pool, samples, completions, r.data, r.verifiers)
+        timings["time/reward"] = time.perf_counter() - t
+        for row, reward in zip(rows, rewards):
+            row.reward = reward
+
+        metrics = {**reward_metrics, **{f"data/{k}": v for k, v in counts.items()}}
+        judged = [a for a in accuracies if a is not None]
+        metrics["reward/mean"] = _mean([x for x in rewards if x is not None])
+        metrics["accuracy"] = _mean(judged)
+        lengths = [len(c.token_ids) for c in completions]
+        metrics["response/length_mean"] = _mean(lengths)
+        metrics["response/length_max"] = max(lengths, default=0)
+        metrics["response/truncation_rate"] = _mean([c.finish_reason == "length" for c in completions])
+
+        kept = self._filter_groups(rows, accuracies, metrics)
+        if kept:
+            metrics.update(self._update(Batch(kept, self.tokenizer.pad_token_id or 0), timings))
+        else:
+            metrics["update/skipped"] = 1
+        t = time.perf_counter()
+        if not (r.rollout.engine == "hf" and r.training.zero_stage != 3):
+            self.rollout.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
+        timings["time/sync"] = time.perf_counter() - t
+        timings["time/step"] = time.perf_counter() - t0
+        metrics.update(timings)
+        metrics["throughput/tokens_per_s"] = sum(lengths) / timings["time/step"]
+        metrics["throughput/rollout_tokens_per_s"] = sum(lengths) / max(timings["time/rollout"], 1e-9)
+        metrics["lr"] = self.engine.get_lr()[0]
+        return _mean_over_ranks(metrics)
+
+    def _prompts(self, indices: list[int], counts: dict) -> list[dict]:
+        """Chat prompts (+ images, + PAPO's masked images) for the step's samples; bad images and
+        over-long prompts are handled by the recipe's policy and counted."""
+        from ..data import BadImage, chat_prompt, load_images
+        from ..models import encode_prompt
+        from ..rollout import GenRequest
+        r, d = self.recipe, self.recipe.data
+        out = []
+        for index in indices:
+            sample = self.samples[index]
+            try:
+                images = load_images(sample, d.image_key, self.image_root, f"#{index}")
+            except BadImage as e:
+                if d.on_bad_image == "fail":
+                    raise UserError(f"{e} (set data.on_bad_image=skip to skip such samples)") from None
+                counts["skipped_bad_image"] += 1
+                continue
+            if images and not self.vlm:
+                raise UserError(f"sample #{index} has images but {self.model_dir} is a text-only model")
+            text = chat_prompt(self.processor, sample, d, len(images))
+            pixels = (r.backbone.min_pixels, r.backbone.max_pixels)
+            encoded = encode_prompt(self.processor, text, images, *pixels)
+            if encoded["input_ids"].shape[1] > d.max_prompt_tokens:
+                counts["skipped_long_prompt"] += 1
+                continue
+            item = {"index": index, "sample": sample, "encoded": encoded, "request": GenRequest(text, images)}
+            if self.algo.needs_masked_image:
+                rng = random.Random(hash((r.training.seed, index, self.step)))
+                masked = [self.algo.mask_image(im, rng) for im in images]
+                item["masked"] = encode_prompt(self.processor, text, masked, *pixels) if images else encoded
+            out.append(item)
+        return out
+
+    def _filter_groups(self, rows: list[Row], accuracies: list, metrics: dict) -> list[Row]:
+        """Drop unjudged responses, groups left with < 2 responses, and groups the algorithm filters."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, row in enumerate(rows):
+            if row.reward is not None:
+                groups[row.group].append(i)
+        keep_filter = self.algo.group_filter
+        kept, dropped = [], 0
+        for members in groups.values():
+            ok = len(members) >= self.algo.min_group_size
+            if ok and keep_filter is not None:
+                ok = keep_filter.keep([accuracies[i] for i in members])
+            if ok:
+                kept += [rows[i] for i in members]
+            else:
+                dropped += 1
+        metrics["groups/dropped"] = dropped
+        metrics["groups/kept"] = len(groups) - dropped
+        return kept
+
+    # ------------------------------------------------------------------ the update
+
+    def _logprobs(self, model, batch: Batch, idx: list[int], masked: bool = False, grad: bool = False,
+                  entropy: bool = False):
+        from ..models.logprobs import token_logprobs
+        input_ids, attention, completion, mm = batch.inputs(idx, masked)
+        with torch.set_grad_enabled(grad):
+            out = token_logprobs(model, input_ids, attention, completion, mm or None,
+                                 self.recipe.rollout.temperature, with_entropy=entropy)
+        if entropy:
+            return batch.to_response(idx, out[0]), batch.to_response(idx, out[1])
+        return batch.to_response(idx, out), None
+
+    def _no_grad_logprobs(self, model, batch: Batch, budget: int, masked: bool = False) -> torch.Tensor:
+        out = torch.zeros(len(batch), batch.T)
+        for idx in batch.micro_batches(budget):
+            out[idx] = self._logprobs(model, batch, idx, masked)[0].float()
+        return out
+
+    def _update(self, batch: Batch, timings: dict) -> dict:
+        from ..algorithms import LossScale
+        r, algo = self.recipe, self.algo
+        budget = r.training.micro_batch_tokens
+        mask = batch.response_mask()
+        policy = self.engine.module
+        t = time.perf_counter()
+        old = self._no_grad_logprobs(policy, batch, budget)
+        ref = self._no_grad_logprobs(self.ref.module, batch, budget) if self.ref is not None else None
+        masked = self._no_grad_logprobs(policy, batch, budget, masked=True) if algo.needs_masked_image else None
+        timings["time/logprobs"] = time.perf_counter() - t
+        gap = (batch.rollout_logprobs() - old).abs() * mask
+        metrics = {"logprob_gap/mean": float(gap.sum() / mask.sum().clamp(min=1)), "logprob_gap/max": float(gap.max())}
+
+        rewards = torch.tensor([row.reward for row in batch.rows], dtype=torch.float32)
+        rewards = algo.shape_rewards(rewards, mask.sum(-1))
+        groups = torch.tensor([row.group for row in batch.rows])
+        adv, adv_metrics = algo.advantages(rewards, groups, mask, prompt_keys=[row.prompt_key for row in batch.rows],
+                                           old_logp=old, ref_logp=ref)
+        metrics.update({f"advantage/{k}": v for k, v in adv_metrics.items()})
+        has_image = torch.tensor([row.masked_prompt is not None and "pixel_values" in row.prompt for row in batch.rows])
+
+        t = time.perf_counter()
+        sums, weights = defaultdict(float), defaultdict(float)
+        order = sorted(range(len(batch)), key=lambda i: batch.rows[i].group)
+        minis = [order[k::r.training.mini_batches] for k in range(r.training.mini_batches)]
+        n_steps = 0
+        for _ in range(r.training.ppo_epochs):
+            for mini in (m for m in minis if m):
+                scale = LossScale.of(mask[mini])
+                mini_batch = Batch([batch.rows[i] for i in mini], batch.pad_id)
+                mini_batch.T = batch.T
+                micros = mini_batch.micro_batches(budget)
+                for k, micro in enumerate(micros):
+                    rows = [mini[i] for i in micro]
+                    logp, ent = self._logprobs(policy, mini_batch, micro, grad=True, entropy=algo.needs_entropy)
+                    loss, m = algo.loss(logp, old[rows], adv[rows], mask[rows],
+                                        ref_logp=None if ref is None else ref[rows], entropy=ent,
+                                        masked_logp=None if masked is None else masked[rows],
+                                        has_image=has_image[rows], scale=scale)
+                    self.engine.set_gradient_accumulation_boundary(k == len(micros) - 1)
+                    self.engine.backward(loss)
+                    self.engine.step()
+                    tokens = float(mask[rows].sum())
+                    for key, v in m.items():
+                        if key in SUMMED:
+                            sums[key] += float(v)
+                            weights[key] = 1.0
+                        else:
+                            sums[key] += float(v) * tokens
+                            weights[key] += tokens
+                n_steps += 1
+        timings["time/update"] = time.perf_counter() - t
+        for key in sums:
+            metrics[key] = sums[key] / (n_steps if key in SUMMED else max(weights[key], 1e-9))
+        metrics["update/optimizer_steps"] = n_steps
+        metrics["update/micro_batches"] = len(batch.micro_batches(budget))
+        return metrics
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def _mean_over_ranks(metrics: dict) -> dict:
+    import torch.distributed as dist
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return metrics
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, metrics)
+    keys = set().union(*gathered)
+    return {k: _mean(g[k] for g in gathered if k in g) for k in sorted(keys)}

@@ -1,0 +1,39 @@
+"""Rewards: every response scored by its sample's verifier in the shared pool (hard per-item
+timeouts, so no response can block a step), with per-verifier metrics. A verdict with score None
+(could not judge) masks the response out of the update; it is counted, never scored 0."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..data import verifier_item
+
+
+def score_responses(pool, samples: list[dict], completions: list, data_cfg, verifiers_cfg):
+    """-> (rewards: list[float | None], accuracies: list[float | None], metrics: dict)."""
+    items = []
+    for sample, completion in zip(samples, completions):
+        item = verifier_item(sample, data_cfg, verifiers_cfg.options)
+        items.append({**item, "response": completion.text, "finish_reason": completion.finish_reason})
+    verdicts = pool.map(items, verifiers_cfg.timeout)
+    if verifiers_cfg.format_weight:
+        fmt = pool.map([{"verifier": "format", "response": c.text, **verifiers_cfg.options.get("format", {})}
+                        for c in completions], verifiers_cfg.timeout)
+    rewards, accuracies = [], []
+    per_verifier: dict[str, list[float]] = defaultdict(list)
+    statuses: dict[str, int] = defaultdict(int)
+    for i, (item, verdict) in enumerate(zip(items, verdicts)):
+        statuses[verdict.status] += 1
+        if verdict.score is None:
+            rewards.append(None)
+            accuracies.append(None)
+            continue
+        reward = verdict.score
+        if verifiers_cfg.format_weight and fmt[i].score is not None:
+            reward += verifiers_cfg.format_weight * fmt[i].score
+        rewards.append(reward)
+        accuracies.append(float(verdict.parts.get("accuracy", verdict.score > 0)))
+        per_verifier[item["verifier"]].append(reward)
+    metrics = {f"reward/{name}": sum(v) / len(v) for name, v in per_verifier.items()}
+    metrics.update({f"verdict/{status}": n for status, n in statuses.items()})
+    metrics["reward/unjudged"] = sum(r is None for r in rewards)
+    return rewards, accuracies, metrics
