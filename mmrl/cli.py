@@ -11,6 +11,7 @@ from .errors import UserError
 COMMANDS = {
     "verify": "score responses with a verifier (one, or a jsonl batch)",
     "eval": "evaluate a model on a benchmark (pass@k, avg@k, maj@k), or compare two runs",
+    "train": "RL-train a model from a recipe (YAML + dotted overrides)",
 }
 
 
