@@ -53,6 +53,18 @@ def run_item(item: dict[str, Any]) -> Verdict:
         return Verdict.unjudged("infra_error", f"{item['verifier']}: {e}")
 
 
+def _run_with_spec(item: dict[str, Any], spec: registry.VerifierSpec) -> Verdict:
+    """Worker side: adopt the parent's spec first, so a verifier registered in the parent (not only
+    a built-in) resolves in a freshly spawned worker too."""
+    try:
+        known = registry.spec(spec.name)
+    except KeyError:
+        known = None
+    if known != spec:
+        registry.register_spec(spec)
+    return run_item(item)
+
+
 class VerifierPool:
     """`with VerifierPool(workers=2) as pool: verdicts = pool.map(items)`.
 
@@ -69,12 +81,13 @@ class VerifierPool:
     def submit(self, item: dict[str, Any], timeout: float | None = None) -> Future:
         name = item.get("verifier")
         try:
-            limit = timeout or registry.spec(name).timeout
+            spec = registry.spec(name)
         except KeyError as e:
             return _done(Verdict.unjudged("infra_error", str(e).strip('"')))
+        limit = timeout or spec.timeout
         if isinstance(item.get("response"), str) and len(item["response"]) > MAX_RESPONSE_CHARS:
             return _done(run_item(item))  # rejected without shipping a huge string to a worker
-        future = self._pool.schedule(run_item, args=(item,), timeout=limit)
+        future = self._pool.schedule(_run_with_spec, args=(item, spec), timeout=limit)
         future.mmrl_limit = limit
         return future
 
