@@ -63,17 +63,22 @@ def is_vlm(config) -> bool:
 
 def load_policy(path: str | Path, dtype="auto", *, attn_implementation: str = "sdpa", gradient_checkpointing=False):
     """Load a model folder for training or log-prob computation -> (model, processor_or_tokenizer)."""
-    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
-                              AutoTokenizer)
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     path = resolve_model(path)
-    config = AutoConfig.from_pretrained(path)
-    model_cls, proc_cls = ((AutoModelForImageTextToText, AutoProcessor) if is_vlm(config)
-                           else (AutoModelForCausalLM, AutoTokenizer))
+    model_cls = AutoModelForImageTextToText if is_vlm(AutoConfig.from_pretrained(path)) else AutoModelForCausalLM
     model = model_cls.from_pretrained(path, dtype=torch_dtype(dtype), attn_implementation=attn_implementation)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    return model, proc_cls.from_pretrained(path)
+    return model, load_processor(path)
+
+
+def load_processor(path: str | Path):
+    """The folder's processor (VLM) or tokenizer (text model)."""
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+
+    path = resolve_model(path)
+    return (AutoProcessor if is_vlm(AutoConfig.from_pretrained(path)) else AutoTokenizer).from_pretrained(path)
 
 
 def tokenizer_of(processor):

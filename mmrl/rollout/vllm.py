@@ -1,0 +1,118 @@
+"""vLLM colocated with the trainer, in this process (text and images), with weight sync.
+
+On the CPU build the only sync path that works is the worker's layerwise reload, plus rebuilding
+the tied lm_head's packed copy and resetting the prefix (and encoder) caches; details and numbers
+in shared/spec/vllm_cpu_sync.md. The same code runs the CUDA vLLM on GPU nodes."""
+from __future__ import annotations
+
+import os
+
+from ..errors import UserError
+from ..models.backbone import image_tokens, is_vlm, load_processor, prepare_images, resolve_model, tokenizer_of, torch_dtype
+from .base import Completion, GenRequest, SamplingConfig
+from .guards import banned_tokens, check_images, check_prompt_length
+from .threads import set_threads
+
+
+class VLLMEngine:
+    def __init__(self, model_dir, dtype="auto", max_prompt_len=None, max_model_len=2048, min_pixels=None,
+                 max_pixels=None, threads=1, kv_cache_gb=1, seed=0, max_images=1, gpu_memory_utilization=0.3):
+        """threads: torch/OpenMP threads of this process, set before the engine starts (None = leave);
+        kv_cache_gb: KV cache on the CPU (allocated up front); gpu_memory_utilization: on GPU nodes."""
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: tensors pass without copies
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))
+        if threads:
+            set_threads(threads)  # must precede LLM(): its worker disables torch.set_num_threads
+        from transformers import AutoConfig
+        from vllm import LLM
+
+        path = resolve_model(model_dir)
+        self.config = AutoConfig.from_pretrained(path)
+        self.vlm = is_vlm(self.config)
+        self.processor = load_processor(path)
+        self.tokenizer = tokenizer_of(self.processor)
+        self.max_prompt_len = max_prompt_len or max_model_len - 1
+        self.pixels = (min_pixels, max_pixels)
+        self.banned = list(banned_tokens(self.tokenizer))
+        mm = {}
+        if self.vlm:
+            lo, hi = (min_pixels, max_pixels)
+            mm = dict(limit_mm_per_prompt={"image": max_images, "video": 0}, mm_processor_cache_gb=0,  # no host-memory growth
+                      mm_processor_kwargs={k: v for k, v in [("min_pixels", lo), ("max_pixels", hi)] if v})
+        dtype = str(torch_dtype(dtype)).removeprefix("torch.")
+        self.llm = LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, enforce_eager=True, seed=seed,
+                       logprobs_mode="processed_logprobs",  # log-probs of the distribution actually sampled from
+                       generation_config="vllm",  # no sampling defaults from the model folder
+                       gpu_memory_utilization=gpu_memory_utilization, **mm)
+        self._names = None
+
+    def generate(self, requests: list[GenRequest], sampling: SamplingConfig) -> list[list[Completion]]:
+        from vllm import SamplingParams
+
+        prompts = [self._prompt(i, r) for i, r in enumerate(requests)]
+        params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
+                                max_tokens=sampling.max_new_tokens, seed=sampling.seed, logprobs=0,
+                                bad_words=self.banned or None)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        return [[Completion(list(c.token_ids), [lp[t].logprob for lp, t in zip(c.logprobs, c.token_ids)], c.text,
+                            "stop" if c.finish_reason == "stop" else "length", list(o.prompt_token_ids))
+                 for c in o.outputs] for o in outputs]
+
+    def sync_weights(self, named_tensors) -> None:
+        """Load the trainer's weights (HF names, the whole model) into the engine."""
+        named = [(name, tensor.detach()) for name, tensor in named_tensors]
+        self._check_names([name for name, _ in named])
+        self.llm.collective_rpc(_reload_in_worker, args=(named,))
+        if self.vlm:
+            self.llm.llm_engine.reset_encoder_cache()  # else a repeated image crashes: "Encoder cache miss"
+        self.llm.reset_prefix_cache()  # cached prompt KV was computed with the old weights
+
+    def close(self) -> None:
+        import gc
+
+        from vllm.distributed.parallel_state import destroy_model_parallel
+
+        if self.llm is not None:
+            self.llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+            destroy_model_parallel()
+            gc.collect()
+
+    def _prompt(self, index: int, request: GenRequest) -> dict:
+        check_images(index, request.prompt, len(request.images))
+        ids = self.tokenizer.encode(request.prompt, add_special_tokens=False)
+        if not request.images:
+            check_prompt_length(index, request.prompt, len(ids), self.max_prompt_len)
+            return {"prompt_token_ids": ids}
+        images = prepare_images(self.processor, request.images, *self.pixels)
+        expanded = len(ids) + sum(image_tokens(self.processor, im) - 1 for im in images)
+        check_prompt_length(index, request.prompt, expanded, self.max_prompt_len)
+        return {"prompt": request.prompt, "multi_modal_data": {"image": images}}
+
+    def _check_names(self, names: list[str]) -> None:
+        # An unknown name aborts vLLM's reload halfway and a partial q/k/v group corrupts the layer:
+        # check before touching the engine.
+        if self._names is None:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+            with torch.device("meta"):
+                model = (AutoModelForImageTextToText if self.vlm else AutoModelForCausalLM).from_config(self.config)
+            self._names = {name for name, _ in model.named_parameters()}
+        unknown, missing = set(names) - self._names, self._names - set(names)
+        if unknown or missing:
+            raise UserError(f"weight sync needs all of the model's parameters by their HF names: "
+                            f"unknown {sorted(unknown)[:3]}, missing {sorted(missing)[:3]}")
+
+
+def _reload_in_worker(worker, named):  # runs inside the vLLM worker
+    from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
+
+    worker = getattr(worker, "worker", worker)
+    worker.reload_weights(weights_iterator=iter(named), is_checkpoint_format=True)
+    for module in worker.model_runner.model.modules():  # the CPU build packs a separate copy of a tied head
+        weight = getattr(module, "weight", None)
+        if isinstance(module, ParallelLMHead) and module.quant_method is not None and weight is not None \
+                and weight.numel() > 0:
+            module.quant_method.process_weights_after_loading(module)
+    return True
