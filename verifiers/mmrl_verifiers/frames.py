@@ -126,7 +126,8 @@ class Frame:
 
 
 def frames_from(options: dict[str, Any], gold_meta: dict[str, Any] | None = None) -> tuple[Frame, Frame]:
-    """(model frame, gold frame) from a sample's options, with gold metadata as fallback.
+    """(model frame, gold frame) from a sample's options, with gold metadata as fallback
+    (a gold dict may carry image_size, model_size, min/max_pixels, factor, and its own "frame").
 
     The model frame has no default on purpose: a missing `frame` is a configuration error that
     must be seen, not silently read as pixels."""
@@ -137,12 +138,14 @@ def frames_from(options: dict[str, Any], gold_meta: dict[str, Any] | None = None
     if options.get("frame") is None:
         raise FrameError("no 'frame' option: say which frame the model answers in "
                          f"({', '.join(FRAMES)}); see docs/vision-verifiers.md")
-    image_size = options.get("image_size", gold_meta.get("image_size"))
-    sizing = {k: options[k] for k in ("model_size", "min_pixels", "max_pixels", "factor")
-              if options.get(k) is not None}
+    def setting(key: str, meta_key: str | None = None) -> Any:
+        value = options.get(key)
+        return value if value is not None else gold_meta.get(meta_key or key)
+
+    image_size = setting("image_size")
+    sizing = {k: setting(k) for k in ("model_size", "min_pixels", "max_pixels", "factor") if setting(k) is not None}
     model = Frame.make(options["frame"], image_size, **sizing)
-    gold_frame = options.get("gold_frame", gold_meta.get("frame", "abs"))
-    gold = Frame.make(gold_frame, image_size, **sizing)
+    gold = Frame.make(setting("gold_frame", "frame") or "abs", image_size, **sizing)
     return model, gold
 
 
