@@ -30,8 +30,8 @@ class Backbone(Section):
 
 
 class Generator(Section):
-    kind: Literal["reasoning_gym"] = "reasoning_gym"
-    task: str = "basic_arithmetic"
+    kind: Literal["reasoning_gym", "count_shapes"] = "reasoning_gym"
+    task: str = "basic_arithmetic"  # reasoning-gym task name
     config: dict[str, Any] = {}     # keyword arguments of the task's generator
     train_size: int = Field(2000, gt=0)
     held_out_size: int = Field(200, ge=0)
@@ -72,7 +72,7 @@ class Rollout(Section):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(128, ge=1)
-    kv_cache_gb: float = Field(1.0, gt=0)    # vLLM CPU KV cache (VLLM_CPU_KVCACHE_SPACE)
+    kv_cache_gb: int = Field(1, ge=1)        # vLLM CPU KV cache in GiB (VLLM_CPU_KVCACHE_SPACE)
     dtype: Literal["float32", "bfloat16", "auto"] = "auto"
 
 
@@ -192,8 +192,15 @@ def validate_recipe(data: dict, where: str = "recipe") -> Recipe:
         raise UserError("\n".join(f"{where}: {_one_line(err)}" for err in e.errors())) from None
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    path = Path(path)
+def deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_yaml(path: Path, seen: tuple = ()) -> dict:
+    """A recipe file as a dict; `base: other.yaml` (beside it) is loaded first and overlaid."""
     if not path.is_file():
         raise UserError(f"recipe {path}: no such file")
     try:
@@ -203,6 +210,18 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     if not isinstance(data, dict):
         raise UserError(f"recipe {path}: expected a mapping of sections, got {type(data).__name__}")
     data.setdefault("name", path.stem)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in seen:
+        raise UserError(f"recipe {path}: base {base} includes itself")
+    return deep_merge(read_yaml(base_path, (*seen, base_path)), data)
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    data = read_yaml(path)
     recipe = validate_recipe(apply_overrides(data, list(overrides)), str(path))
     recipe._source = str(path)
     return recipe

@@ -1,11 +1,14 @@
-"""Procedural task data: write reasoning-gym items as mmrl jsonl samples (train + held-out).
+"""Procedural task data written as mmrl jsonl samples (train + held-out), no download needed:
+- `reasoning_gym`: any reasoning-gym task (text);
+- `count_shapes`: PNG images with 1..N filled circles, "How many circles?" (a multimodal task).
 
-Each line: {"question", "answer", "verifier": "math", "source": "<task>/<index>"}. The held-out
-slice uses a different seed, so it shares no generator state with the training items.
+Each line: {"question", "answer", "verifier": "math", "source": "<task>/<index>"} (+ "images").
+The held-out slice uses a different seed, so it shares no generator state with the training items.
 """
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from ..errors import UserError
@@ -22,6 +25,40 @@ def reasoning_gym_samples(task: str, size: int, seed: int, config: dict) -> list
              "source": f"{task}/{i}"} for i, item in enumerate(dataset)]
 
 
+def count_shapes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict) -> list[dict]:
+    from PIL import Image, ImageDraw
+
+    allowed = {"min_count": 1, "max_count": 5, "image_size": 112}
+    unknown = set(config) - set(allowed)
+    if unknown:
+        raise UserError(f"data.generate.config: unknown key(s) {sorted(unknown)} for count_shapes; "
+                        f"allowed: {', '.join(allowed)}")
+    cfg = {**allowed, **config}
+    rng, side = random.Random(seed), cfg["image_size"]
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    samples = []
+    for i in range(size):
+        count = rng.randint(cfg["min_count"], cfg["max_count"])
+        img = Image.new("RGB", (side, side), "white")
+        draw = ImageDraw.Draw(img)
+        for _ in range(count):
+            r = rng.randint(side // 16, side // 8)
+            x, y = rng.randint(r, side - r), rng.randint(r, side - r)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=rng.choice(["red", "blue", "green", "black"]))
+        name = f"images/{split}_{i}.png"
+        img.save(out_dir / name)
+        samples.append({"question": "How many circles are in the image? Answer with a number.",
+                        "answer": str(count), "images": [name], "verifier": "math",
+                        "source": f"count_shapes/{split}/{i}"})
+    return samples
+
+
+def task_samples(generator, out_dir: Path, split: str, size: int, seed: int) -> list[dict]:
+    if generator.kind == "count_shapes":
+        return count_shapes_samples(out_dir, split, size, seed, generator.config)
+    return reasoning_gym_samples(generator.task, size, seed, generator.config)
+
+
 def write_jsonl(samples: list[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -34,9 +71,8 @@ def generate_split_files(generator, out_dir: Path) -> tuple[Path, Path | None]:
     """Write train.jsonl (and held_out.jsonl) for a recipe's `data.generate` section; reuse existing."""
     train, held = out_dir / "train.jsonl", out_dir / "held_out.jsonl"
     if not train.exists():
-        write_jsonl(reasoning_gym_samples(generator.task, generator.train_size, generator.seed,
-                                          generator.config), train)
+        write_jsonl(task_samples(generator, out_dir, "train", generator.train_size, generator.seed), train)
     if generator.held_out_size and not held.exists():
-        write_jsonl(reasoning_gym_samples(generator.task, generator.held_out_size, generator.seed + 10**6,
-                                          generator.config), held)
+        write_jsonl(task_samples(generator, out_dir, "held_out", generator.held_out_size, generator.seed + 10**6),
+                    held)
     return train, (held if generator.held_out_size else None)
