@@ -129,3 +129,11 @@ def test_round_trip_through_any_frame_within_one_pixel(frame, w, h, fx, fy, max_
     # and a box written in the frame lands on the same original pixels
     box = [fx * w / 2, fy * h / 2, fx * w / 2 + w / 4, fy * h / 2 + h / 4]
     assert all(abs(a - b) <= 1 for a, b in zip(f.to_abs(f.from_abs(box)), box))
+
+
+def test_frame_settings_from_gold_metadata_and_options_override():
+    meta = {"image_size": [1920, 1080], "model_size": [1316, 728]}
+    model, gold = frames_from({"frame": "qwen25_resized"}, meta)
+    assert model.to_abs([658, 364]) == pytest.approx([960, 540], abs=1) and gold.name == "abs"
+    model, _ = frames_from({"frame": "qwen25_resized", "model_size": None, "image_size": [3840, 2160]}, meta)
+    assert model.image_size == (3840, 2160) and model.extent == (1316, 728)
