@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if args.gold:
         respond, info, engine = gold_responder(bench), {"model": "gold (reference responses)", "engine": "none"}, None
     else:
-        from ..eval.generate import engine_responder
-        respond, info, engine = engine_responder(bench, args.model, args.engine)
+        from ..eval.generate import engine_responder, open_engine
+        engine, info = open_engine(args.model, args.engine, bench.sampling.max_new_tokens)
+        respond = engine_responder(bench, engine)
     try:
         summary = _run_with_progress(bench, out, respond, info, args)
     finally:

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import UserError
 from ..recipe import apply_overrides, parse_override
@@ -38,6 +38,7 @@ class DataSpec(_Strict):
     id: str = "{{ _index }}"                    # template over the raw record; must be unique
     filter: str | None = None                   # Jinja expression over the raw record; false drops it
     images: list[str] = Field(default_factory=list)  # templates -> paths beside the record's file
+    mapping: bool = False                       # a .json object maps keys to records (else: one record)
 
 
 class VerifierConfig(_Strict):
@@ -55,6 +56,13 @@ class SamplingSpec(_Strict):
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(1024, ge=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _sampled_when_several(self) -> "SamplingSpec":
+        if self.n > 1 and self.temperature == 0:
+            raise ValueError(f"n={self.n} responses at temperature 0 would all be the same greedy answer; "
+                             f"set sampling.temperature > 0 (e.g. --set sampling.temperature=0.6)")
+        return self
 
 
 class Benchmark(_Strict):
@@ -90,7 +98,7 @@ class Benchmark(_Strict):
         out, seen = [], set()
         index = 0
         for path in files:
-            for raw in _read_records(path):
+            for raw in _read_records(path, self.data.mapping):
                 where = f"{self.name}: record {index} of {path}"
                 index += 1
                 context = {**raw, "_index": index - 1, "_file": path.name}
@@ -180,7 +188,7 @@ def _natural_key(text: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
+def _read_records(path: Path, mapping: bool = False) -> list[dict[str, Any]]:
     name = path.name.lower()
     try:
         if name.endswith((".jsonl", ".jsonl.gz")):
@@ -191,8 +199,8 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
             data = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(data, list):
                 return [_record(r, path, i) for i, r in enumerate(data, 1)]
-            if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
-                return [{**v, "_key": k} for k, v in data.items()]  # {id: record}
+            if mapping and isinstance(data, dict):                   # {key: record}
+                return [{**_record(v, path, i), "_key": k} for i, (k, v) in enumerate(data.items(), 1)]
             return [_record(data, path, 1)]                          # one record per file
         if name.endswith(".csv"):
             with open(path, newline="", encoding="utf-8") as f:

@@ -8,6 +8,7 @@ verifier agree (it should score ~100%).
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 from mmrl_verifiers import VerifierPool
@@ -26,10 +27,12 @@ def gold_responder(bench: Benchmark) -> Respond:
 
 def evaluate(bench: Benchmark, out_dir, respond: Respond, run_info: dict[str, Any], *,
              limit: int | None = None, batch_size: int = 16, workers: int = 2,
+             pool: VerifierPool | None = None,
              on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate `bench` into `out_dir` (samples.jsonl, run.json) and return the summary.
     `run_info` (model, engine ...) is part of the run's identity: a folder holding a run with
-    other settings is refused, a folder holding the same run is resumed."""
+    other settings is refused, a folder holding the same run is resumed. `pool`: a verifier pool to
+    share (e.g. across benchmarks); else one with `workers` processes is started and stopped."""
     metrics = bench.metric_names()
     check_metrics(metrics, bench.sampling.n)
     samples = bench.samples(limit)
@@ -39,7 +42,8 @@ def evaluate(bench: Benchmark, out_dir, respond: Respond, run_info: dict[str, An
     if on_progress:
         on_progress(done, len(samples))
     t0 = time.perf_counter()
-    with VerifierPool(workers=workers, preload=()) as pool:
+    preload = sorted({bench.verifier_item(s, "")["verifier"] for s in todo})  # imported once per worker
+    with nullcontext(pool) if pool else VerifierPool(workers=workers, preload=preload) as pool:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
             fresh = [s for s in chunk if s.id not in store.records]

@@ -22,8 +22,8 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         run_file = self.dir / "run.json"
         if run_file.is_file():
-            previous = json.loads(run_file.read_text())
-            changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+            previous, now = _flat(json.loads(run_file.read_text())), _flat(json.loads(json.dumps(fingerprint, default=str)))
+            changed = sorted(k for k in set(previous) | set(now) if previous.get(k) != now.get(k))
             if changed:
                 raise UserError(f"{self.dir} holds a run with different settings ({', '.join(changed)}); "
                                 f"use another --out or delete that folder")
@@ -54,6 +54,17 @@ class RunStore:
         final = [self.records[i] for i in order if i in self.records]
         _write_atomic(self.samples_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final))
         return final
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}, so a refusal can name the setting that changed."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:

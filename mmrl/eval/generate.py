@@ -1,0 +1,57 @@
+"""Responses from a model: the benchmark's prompts, chat-templated, through a shared rollout engine
+(mmrl.rollout: vLLM or transformers generate), n completions per problem."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UserError
+from .benchmark import Benchmark, Sample
+from .runner import Respond
+
+PROMPT_TOKENS = 2048  # room for the longest benchmark prompt (+ image tokens) beside the response
+
+
+def open_engine(model: str, kind: str, max_new_tokens: int, **options) -> tuple[Any, dict[str, Any]]:
+    """Start a rollout engine for `model` (a folder or a built-in name) -> (engine, run info)."""
+    from ..models import resolve_model
+    from ..rollout import build_engine
+
+    path = resolve_model(model)
+    if kind == "vllm":
+        options.setdefault("max_model_len", PROMPT_TOKENS + max_new_tokens)
+    engine = build_engine(kind, path, **options)
+    return engine, {"model": str(path), "engine": kind}
+
+
+def chat_prompt(processor, system: str | None, text: str, n_images: int) -> str:
+    """The user turn (images first, then the text) in the model's chat template, ready to generate."""
+    content: Any = text
+    if n_images:
+        content = [*({"type": "image"} for _ in range(n_images)), {"type": "text", "text": text}]
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def engine_responder(bench: Benchmark, engine) -> Respond:
+    from PIL import Image
+
+    from ..rollout import GenRequest, SamplingConfig
+
+    s = bench.sampling
+    sampling = SamplingConfig(s.n, s.temperature, s.top_p, s.max_new_tokens, s.seed)
+    processor = engine.processor
+    text_only = not hasattr(processor, "image_processor")
+
+    def request(sample: Sample) -> GenRequest:
+        if sample.images and text_only:
+            raise UserError(f"{bench.name}: sample {sample.id} has images but the model is text-only; "
+                            f"use a vision-language model (e.g. --model smolvl)")
+        images = [Image.open(p).convert("RGB") for p in sample.images]
+        return GenRequest(chat_prompt(processor, bench.system, bench.prompt_text(sample), len(images)), images)
+
+    def respond(samples: list[Sample]) -> list[list[dict[str, Any]]]:
+        completions = engine.generate([request(x) for x in samples], sampling)
+        return [[{"text": c.text, "finish_reason": c.finish_reason, "tokens": len(c.token_ids)} for c in group]
+                for group in completions]
+
+    return respond
