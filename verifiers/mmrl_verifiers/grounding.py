@@ -5,7 +5,6 @@ compared (frames.py); the options naming the frame are listed in docs/vision-ver
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
@@ -244,21 +243,20 @@ def verify_counting(response: str, gold: Any, count_mode: str = "exact", radius_
         return Verdict.unjudged("gold_error", str(e))
     listed = _points_or_boxes(load_structured(region))
     info: dict[str, Any] = {}
-    if listed is not None:
-        n = len(listed)
-        if n > MAX_COUNT_ITEMS:
-            return Verdict.fail("wrong", f"{n} items listed, more than {MAX_COUNT_ITEMS}", 0.0,
-                                format=float(format_ok), accuracy=0.0)
-    else:
+    if listed is None:
         found = _NUMBER.findall(region)
         if not found:
             return Verdict.fail("format_error", "no count found in the answer", 0.0, format=0.0, accuracy=0.0)
         last = found[-1]
-        if not last.isdigit() or len(last) > 6:
-            return Verdict.fail("wrong", f"count {last[:20]!r} is not a non-negative integer of <= 6 digits",
-                                _total(0.0, format_ok, format_weight), format=float(format_ok), accuracy=0.0)
-        n = int(last)
-    if listed is not None and locations:
+        n = int(last) if last.isdigit() and len(last) <= 6 else None
+        reason = f"counted {n}, gold {n_gold}" if n is not None else \
+            f"count {last[:20]!r} is not a non-negative integer of at most 6 digits"
+    else:
+        n = len(listed)
+        reason = f"listed {n}, gold {n_gold}" if n <= MAX_COUNT_ITEMS else f"{n} items listed, more than {MAX_COUNT_ITEMS}"
+    if n is None or n > MAX_COUNT_ITEMS:
+        acc = 0.0
+    elif listed is not None and locations:
         try:
             model, gold_frame = frames_from(frame_options, meta)
             acc, info = _located_count(listed, locations, model, gold_frame, radius_px)
@@ -272,7 +270,7 @@ def verify_counting(response: str, gold: Any, count_mode: str = "exact", radius_
         acc = 0.0
     info.update(count=n, gold_count=n_gold)
     return Verdict(_total(acc, format_ok, format_weight), {"format": float(format_ok), "accuracy": acc},
-                   "ok" if acc >= 0.5 else "wrong", f"counted {n}, gold {n_gold}", str(n), info)
+                   "ok" if acc >= 0.5 else "wrong", reason, str(n), info)
 
 
 def _located_count(points, locations, model: Frame, gold_frame: Frame, radius_px):
