@@ -53,41 +53,48 @@ def extract_letter(region: str, letters: str, choices: list[str] | None = None) 
     lead = _LEADING.match(r)
     if lead and lead.group(1) in letters:
         return lead.group(1), "c"
+    choices = list(choices or [])[:len(letters)]
+    hit = _text_hit(r, choices)  # rule e's text part comes before d: "sample A" may be option B
+    if hit is not None:
+        return letters[hit], "e"
     candidates = sorted({c for c in _CANDIDATE.findall(r) if c in letters})
     if len(candidates) == 1:
         return candidates[0], "d"
-    if choices:
-        hit = _choice_hit(r, choices[:len(letters)])
-        if hit is not None:
-            return letters[hit], "e"
+    hit = _value_hit(r, choices)
+    if hit is not None:
+        return letters[hit], "e"
     if len(candidates) > 1:
         return None, f"hedged between {', '.join(candidates)}"
     return None, "no option letter found"
 
 
-def _choice_hit(region: str, choices: list) -> int | None:
-    """Rule e: the index of the one choice whose text (or, failing that, math value) the region is."""
+def _text_hit(region: str, choices: list) -> int | None:
+    """Rule e, text: the index of the one choice whose text the region is."""
     text = " ".join(region.lower().split())
     hits = [i for i, c in enumerate(choices) if " ".join(str(c).lower().split()) == text]
-    if not hits and any(ch.isdigit() for ch in region):
-        from .math import PRED_CONFIG, parse, parse_gold, same_answer  # sympy only when needed
-        pred = parse(region, PRED_CONFIG, parsing_timeout=None)
-        hits = [i for i, c in enumerate(choices)
-                if pred and parse_gold(str(c)) and same_answer(parse_gold(str(c)), pred)[0]]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _value_hit(region: str, choices: list) -> int | None:
+    """Rule e, value: the index of the one choice whose Math-Verify value the region has."""
+    if not choices or not any(ch.isdigit() for ch in region):
+        return None
+    from .math import PRED_CONFIG, parse, parse_gold, same_answer  # sympy only when needed
+    pred = parse(region, PRED_CONFIG, parsing_timeout=None)
+    hits = [i for i, c in enumerate(choices)
+            if pred and parse_gold(str(c)) and same_answer(parse_gold(str(c)), pred)[0]]
     return hits[0] if len(hits) == 1 else None
 
 
 def gold_letter(gold, letters: str, choices: list[str] | None) -> str | None:
-    """The gold as a letter: 'C', '(C)', or the text of exactly one choice."""
-    text = _normalise(str(gold or ""))
-    bare = re.sub(r"[()\[\].:\s]", "", text).upper()
-    if len(bare) == 1 and bare in letters:
-        return bare
-    if choices:
-        hits = [letters[i] for i, c in enumerate(choices[:len(letters)]) if str(c).strip() == text]
-        if len(hits) == 1:
-            return hits[0]
-    return None
+    """The gold as a letter: the text of exactly one choice (MathVista golds are option texts, some
+    of them letter-like such as '(b)'), else 'C' / '(C)'."""
+    text = str(gold if gold is not None else "").strip()
+    hits = [letters[i] for i, c in enumerate((choices or [])[:len(letters)]) if str(c).strip() == text]
+    if len(hits) == 1:
+        return hits[0]
+    bare = re.sub(r"[()\[\].:\s]", "", _normalise(text)).upper()
+    return bare if len(bare) == 1 and bare in letters else None
 
 
 def verify_mcq(response: str, gold, choices: list[str] | None = None, letters: str | None = None,
