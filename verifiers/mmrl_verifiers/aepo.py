@@ -18,7 +18,7 @@ from typing import Any
 
 from . import geometry as geo
 from .frames import FrameError, frames_from, suspect_frame
-from .grounding import gold_boxes, read_gold
+from .boxes import gold_boxes, read_gold
 from .structured import MAX_ANSWER_CHARS, first_balanced, numbers
 from .verdict import Verdict
 

@@ -7,9 +7,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
-
 Box = Sequence[float]
 Point = Sequence[float]
 
@@ -65,10 +62,3 @@ def inside_image(p: Point, size: tuple[float, float] | None) -> bool:
 def distance(p: Point, q: Point) -> float:
     return math.hypot(p[0] - q[0], p[1] - q[1])
 
-
-def best_matching(gain: list[list[float]]) -> list[tuple[int, int]]:
-    """Pairs (row, column) of the one-to-one assignment maximising the summed gain (Hungarian)."""
-    if not gain or not gain[0]:
-        return []
-    rows, cols = linear_sum_assignment(np.asarray(gain, dtype=float), maximize=True)
-    return list(zip(rows.tolist(), cols.tolist()))

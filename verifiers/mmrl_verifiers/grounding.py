@@ -8,95 +8,25 @@ import json
 import re
 from typing import Any
 
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
 from . import geometry as geo
+from .boxes import BOX_KEYS, POINT_KEYS, find_key, gold_boxes, parse_boxes, read_gold, to_abs_box
 from .frames import Frame, FrameError, frames_from, suspect_frame
-from .structured import bare_boxes, load_structured, numbers, qwen2_boxes, think_answer
+from .structured import load_structured, numbers, think_answer
 from .verdict import Verdict
 
-BOX_KEYS = ("bbox_2d", "bbox", "box", "Position", "position")
-POINT_KEYS = ("point_2d", "point", "coordinate")
-LABEL_KEYS = ("label", "category", "name")
 MAX_PRED_HARD = 100        # detection: never match more boxes than this
 MAX_COUNT_ITEMS = 1000     # counting: longest list of points/boxes read
 
 
-def _find(d: dict, keys: tuple[str, ...]) -> Any:
-    return next((d[k] for k in keys if k in d), None)
-
-
-def _collect_boxes(value: Any) -> list[tuple[list[float] | None, str | None]] | None:
-    """Boxes (None for an unusable one) and labels in a parsed answer, or None if it holds none."""
-    if isinstance(value, dict):
-        raw = _find(value, BOX_KEYS)
-        if raw is None:
-            return None
-        label = _find(value, LABEL_KEYS)
-        return [(numbers(raw, 4), label if isinstance(label, str) else None)]
-    if isinstance(value, (list, tuple)):
-        if len(value) == 4 and not any(isinstance(v, (list, tuple, dict)) for v in value):
-            return [(numbers(value, 4), None)]
-        out = []
-        for item in value:
-            found = _collect_boxes(item)
-            if found is None:
-                return None
-            out.extend(found)
-        return out
-    return None
-
-
-def parse_boxes(region: str) -> list[tuple[list[float] | None, str | None]] | None:
-    """Predicted (box, label) pairs in model-frame numbers; None when the answer holds no boxes.
-
-    Accepts Qwen2 `<|box_start|>(x1,y1),(x2,y2)<|box_end|>`, JSON `{"bbox_2d": [...], "label"}`,
-    lists of those, a bare `[x1, y1, x2, y2]`; as a last resort any 4-number lists in the text
-    (also when the text holds more of them than the parsed JSON, so extra boxes are never hidden)."""
-    qwen2 = qwen2_boxes(region)
-    if qwen2:
-        return [(b, None) for b in qwen2]
-    value = load_structured(region)
-    found = _collect_boxes(value) if value is not None else None
-    bare = bare_boxes(region)
-    if found is not None and len(found) >= len(bare):
-        return found
-    return [(b, None) for b in bare] if bare else None  # more boxes in the text than in its JSON
-
-
-def _to_abs(box: list[float] | None, model: Frame) -> tuple[list[float] | None, str | None]:
-    """Model-frame box -> clipped original-pixel box, or (None, why it is unusable)."""
-    if box is None:
-        return None, "the box is not four finite numbers"
-    problem = geo.box_problem(box)
-    if problem:
-        return None, problem
-    out = geo.clip(model.to_abs(box), model.image_size)
-    if geo.area(out) <= 0:
-        return None, "the box lies outside the image"
-    return out, None
-
-
-def read_gold(gold: Any, what: str) -> tuple[Any, dict]:
-    """(payload, metadata) of a gold given as JSON text, a bare value or a dict with metadata."""
-    if isinstance(gold, str):
-        try:
-            gold = json.loads(gold)
-        except ValueError:
-            raise ValueError(f"{what} gold is not JSON: {gold[:80]!r}") from None
-    meta = gold if isinstance(gold, dict) else {}
-    return gold, meta
-
-
-def gold_boxes(items: Any, gold_frame: Frame) -> list[tuple[list[float], str | None]]:
-    found = _collect_boxes(items)
-    if found is None:
-        raise ValueError(f"gold holds no boxes: {str(items)[:80]}")
-    out = []
-    for box, label in found:
-        abs_box, problem = _to_abs(box, gold_frame)
-        if abs_box is None:
-            raise ValueError(f"gold box {box}: {problem}")
-        out.append((abs_box, label))
-    return out
+def best_matching(gain: list[list[float]]) -> list[tuple[int, int]]:
+    """Pairs (row, column) of the one-to-one assignment maximising the summed gain (Hungarian)."""
+    if not gain or not gain[0]:
+        return []
+    rows, cols = linear_sum_assignment(np.asarray(gain, dtype=float), maximize=True)
+    return list(zip(rows.tolist(), cols.tolist()))
 
 
 def _setup(response, gold, what, think_mode, answer_tag, options):
@@ -137,7 +67,7 @@ def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode
         return Verdict.fail("format_error", "no box found in the answer", 0.0, format=0.0, accuracy=0.0)
     note = _frame_note(boxes, model)
     info: dict[str, Any] = {"model_frame": model.describe()}
-    pred, problem = _to_abs(boxes[0][0], model)
+    pred, problem = to_abs_box(boxes[0][0], model)
     if len(boxes) > 1:
         acc, problem, info["multi_box"] = 0.0, f"{len(boxes)} boxes given, exactly one is required", True
     elif pred is None:
@@ -191,11 +121,11 @@ def verify_detection(response: str, gold: Any, iou_threshold: float = 0.5, max_p
         use_labels = any(label is not None for _, label in golds)
         gain = []
         for box, label in preds:
-            abs_box, _ = _to_abs(box, model)
+            abs_box, _ = to_abs_box(box, model)
             gain.append([geo.iou(abs_box, g) if abs_box is not None and (
                 not use_labels or _norm_label(label, synonyms) == _norm_label(gl, synonyms)) else 0.0
                 for g, gl in golds])
-        matched = [gain[i][j] for i, j in geo.best_matching(gain) if gain[i][j] >= iou_threshold]
+        matched = [gain[i][j] for i, j in best_matching(gain) if gain[i][j] >= iou_threshold]
         acc = sum(matched) / max(len(preds), len(golds))
         reason = f"{len(matched)} of {len(golds)} gold boxes matched by {len(preds)} predictions"
         parts_info["true_positives"] = len(matched)
@@ -216,7 +146,7 @@ def _points_or_boxes(value: Any) -> list[list[float] | None] | None:
     out = []
     for item in value:
         if isinstance(item, dict):
-            item = _find(item, POINT_KEYS + BOX_KEYS)
+            item = find_key(item, POINT_KEYS + BOX_KEYS)
         if not isinstance(item, (list, tuple)) or len(item) not in (2, 4):
             return None
         nums = numbers(item, len(item))
@@ -287,5 +217,5 @@ def _located_count(points, locations, model: Frame, gold_frame: Frame, radius_px
     pts = [model.to_abs(p) if p is not None else None for p in points]
     gain = [[float(p is not None and geo.inside_image(p, size) and (
         geo.in_box(p, g) if len(g) == 4 else geo.distance(p, g) <= radius)) for g in golds] for p in pts]
-    hits = sum(1 for i, j in geo.best_matching(gain) if gain[i][j] > 0)
+    hits = sum(1 for i, j in best_matching(gain) if gain[i][j] > 0)
     return hits / max(len(points), len(golds)), {"true_positives": hits}
