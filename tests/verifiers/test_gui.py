@@ -61,6 +61,11 @@ def test_g8_ui_r1_preset():
     assert gui(outside, preset="ui_r1").score == 2.0
     scroll_gold = {"action": "scroll", "direction": "down"}
     assert gui({"action": "scroll", "direction": "up"}, scroll_gold, preset="ui_r1").score == 3.0
+    # UI-R1's own gold strings (a box in 'coordinate'; no direction for scroll) are read as they are
+    ui_r1_click = "<answer>[{'action': 'click' ,'coordinate': [100, 200, 200, 240] }]</answer>"
+    assert gui(inside, ui_r1_click, preset="ui_r1").score == 3.0
+    ui_r1_scroll = "<answer>[{'action': 'scroll' ,'coordinate': [0, 0, 0, 0]}]</answer>"
+    assert gui({"action": "scroll", "direction": "up"}, ui_r1_scroll, preset="ui_r1").score == 3.0
     # UI-R1's format is its tag regex: trailing text after </answer> fails it
     assert verify("gui", wrap(inside) + " ok", CLICK, frame="abs", preset="ui_r1").score == 2.0
 
@@ -173,3 +178,15 @@ def test_broken_gold_is_not_judged(gold, why):
 def test_truncated_generation_gets_no_accuracy():
     v = gui({"action": "click", "point": [150, 220]}, finish_reason="length")
     assert v.parts["accuracy"] == 0.0 and v.score == pytest.approx(0.1)
+
+
+def test_gui_r1_spellings_of_gold_and_answer():
+    gold = {"action": "click", "gt_bbox": [150, 220], "input_text": "no input text"}
+    pred = "[{'action': 'click', 'point': [200, 230], 'input_text': 'no input text'}]"
+    assert gui(pred, gold, preset="gui_r1").score == pytest.approx(1.0)
+    type_gold = {"action": "type", "gt_bbox": [-100, -100], "input_text": "hello world"}
+    typed = "[{'action': 'type', 'point': [-100, -100], 'input_text': 'hello'}]"
+    assert gui(typed, type_gold, preset="gui_r1").score == pytest.approx(1.0)  # F1 0.67 >= 0.5
+    assert gui(typed, type_gold).score == pytest.approx(0.1 + 0.9 * 2 / 3)
+    placeholder = "[{'action': 'type', 'point': [-100, -100], 'input_text': 'no input text'}]"
+    assert gui(placeholder, type_gold, preset="gui_r1").parts["format"] == 0.0  # GUI-R1: type needs a text

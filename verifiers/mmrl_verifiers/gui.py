@@ -192,15 +192,19 @@ def argument_score(pred: Action, gold: Action, rules: Rules, image_size) -> floa
     return 1.0
 
 
-def _gold_action(gold: Any) -> tuple[Action, dict]:
+def _gold_action(gold: Any, rules: Rules) -> tuple[Action, dict]:
+    """The gold action (a dict, JSON/literal text, or a one-element list as in UI-R1's
+    `<answer>[{...}]</answer>` golds) and its metadata; raises ValueError naming the problem."""
     if isinstance(gold, str):
         gold = load_structured(gold)
+    if isinstance(gold, list) and len(gold) == 1:
+        gold = gold[0]
     if not isinstance(gold, dict):
         raise ValueError(f"GUI gold must be an action object, got {str(gold)[:80]}")
     action = to_action(gold)
     if action.action not in ACTIONS:
         raise ValueError(f"gold action {gold.get('action')!r} is not one of {', '.join(sorted(ACTIONS))}")
-    problem = missing_argument(action)
+    problem = None if action.action in rules.free_args else missing_argument(action)
     if action.action in POINT_ACTIONS and action.box is not None and geo.box_problem(action.box):
         problem = f"gold box {action.box}: {geo.box_problem(action.box)}"
     if problem:
@@ -224,7 +228,7 @@ def verify_gui(response: str, gold: Any, preset: str = "default", coord_mode: st
     if rules.coord_mode not in ("hit", "gaussian") or rules.text_mode not in ("f1", "thresh", "exact"):
         return Verdict.unjudged("gold_error", "coord_mode must be hit|gaussian, text_mode f1|thresh|exact")
     try:
-        gold_action, meta = _gold_action(gold)
+        gold_action, meta = _gold_action(gold, rules)
         model, gold_frame = frames_from(frame_options, meta)
         gold_action = _to_abs(gold_action, gold_frame)
         think_ok, region = think_answer(response, think_mode, answer_tag)
