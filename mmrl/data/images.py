@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import UserError
+
 
 class BadImage(Exception):
     def __init__(self, path: Path, sample_id: str, why: str):
@@ -36,3 +38,13 @@ def load_images(sample: dict, key: str, root: Path, sample_id: str) -> list[Imag
         except Exception as e:
             raise BadImage(path, sample_id, f"cannot be decoded ({type(e).__name__}: {e})") from None
     return images
+
+
+def images_or_skip(sample: dict, data, root: Path, sample_id: str) -> list[Image.Image] | None:
+    """The sample's images under the recipe's policy: None = skip this sample (on_bad_image: skip)."""
+    try:
+        return load_images(sample, data.image_key, root, sample_id)
+    except BadImage as e:
+        if data.on_bad_image == "fail":
+            raise UserError(f"{e} (set data.on_bad_image=skip to skip such samples)") from None
+        return None

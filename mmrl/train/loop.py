@@ -105,7 +105,7 @@ class Trainer:
             raise UserError("recipe: data.train or data.generate must be set")
         samples = load_samples(train)
         check_keys(samples, train, d)
-        self.image_root = train.parent
+        self.image_root, self.train_file = train.parent, train
         return samples
 
     def _build_rollout(self):
@@ -219,18 +219,15 @@ class Trainer:
     def _prompts(self, indices: list[int], counts: dict) -> list[dict]:
         """Chat prompts (+ images, + PAPO's masked images) for the step's samples; bad images and
         over-long prompts are handled by the recipe's policy and counted."""
-        from ..data import BadImage, chat_prompt, load_images
+        from ..data import chat_prompt, images_or_skip
         from ..models import encode_prompt
         from ..rollout import GenRequest
         r, d = self.recipe, self.recipe.data
         out = []
         for index in indices:
             sample = self.samples[index]
-            try:
-                images = load_images(sample, d.image_key, self.image_root, f"#{index}")
-            except BadImage as e:
-                if d.on_bad_image == "fail":
-                    raise UserError(f"{e} (set data.on_bad_image=skip to skip such samples)") from None
+            images = images_or_skip(sample, d, self.image_root, f"#{index} of {self.train_file}")
+            if images is None:
                 counts["skipped_bad_image"] += 1
                 continue
             if images and not self.vlm:
