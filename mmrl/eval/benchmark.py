@@ -13,7 +13,7 @@ import gzip
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -268,9 +268,14 @@ def _field(sample: Sample, name: str, bench: str) -> Any:
 
 def _compile(source: str, where: str) -> jinja2.Template:
     try:
-        return _JINJA.from_string(source)
+        return _compiled(source)
     except jinja2.TemplateSyntaxError as e:
         raise UserError(f"{where}: template error on line {e.lineno}: {e.message}") from None
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> jinja2.Template:  # field templates render once per record: compile once
+    return _JINJA.from_string(source)
 
 
 def _render(template: jinja2.Template, context: dict[str, Any], where: str) -> str:
