@@ -17,6 +17,7 @@ VERIFIERS = {  # name: (gold, options, best score a garbage answer may get)
     "counting": ({"count": 3, "boxes": [GOLD_BOX, [60, 60, 70, 70], [80, 80, 90, 90]]},
                  {"frame": "norm1000", "image_size": [1920, 1080]}, 0.1),
     "gui": ({"action": "click", "bbox": GOLD_BOX}, {"frame": "abs", "image_size": [1920, 1080]}, 0.1),
+    "gui_gaussian": ({"action": "click", "bbox": GOLD_BOX}, {"frame": "abs", "coord_mode": "gaussian"}, 0.1),
     "aepo": (GOLD_BOX, {"frame": "abs"}, 0.0),
 }
 far_boxes = [[1000 + i % 500, 900, 1001 + i % 500, 901] for i in range(3000)]
@@ -30,6 +31,9 @@ ANSWERS = {
     "5000-digit number": "[1" + "0" * 5000 + ", 0, 10, 10]",
     "huge int point": '{"action": "click", "point": [1' + "0" * 400 + ", 20]}",
     "NaN point": '{"action": "click", "point": [NaN, 20]}',
+    "1e300 point": '{"action": "click", "point": [1e300, 20]}',
+    "empty click box": '{"action": "click", "bbox": [5, 5, 5, 5]}',
+    "1e308 click box": '{"action": "click", "bbox_2d": [1e308, 1e308, 1e308, 1e308]}',
     "os.system": "[__import__('os').system('echo pwned')]",
     "code in point": "{'action': 'click', 'point': __import__('os').getcwd()}",
     "lambda": "{'action': (lambda: 'click')(), 'point': [20, 20]}",
@@ -51,7 +55,7 @@ def test_adversarial_answers_always_get_a_low_score(name, answer, wrapped):
     gold, options, ceiling = VERIFIERS[name]
     response = f"<think>x</think><answer>{answer}</answer>" if wrapped and name != "aepo" else (
         f"<think>x</think>{answer}" if wrapped else answer)
-    v = run_item({"verifier": name, "response": response, "gold": gold, **options})
+    v = run_item({"verifier": name.split("_")[0], "response": response, "gold": gold, **options})
     assert v.score is not None, v.reason
     assert math.isfinite(v.score) and v.score <= ceiling + 1e-9, (v.score, v.reason)
 
@@ -72,5 +76,5 @@ def test_any_numbers_in_any_verifier_give_a_score(coords, name):
     for answer in (text, json.dumps({"bbox_2d": coords}), f'{{"action": "click", "point": {text}}}',
                    json.dumps([{"point_2d": coords}])):
         response = f"<think>x</think><answer>{answer}</answer>" if name != "aepo" else f"<think>x</think>{answer}"
-        v = run_item({"verifier": name, "response": response, "gold": gold, **options})
+        v = run_item({"verifier": name.split("_")[0], "response": response, "gold": gold, **options})
         assert v.score is not None and math.isfinite(v.score), v.reason

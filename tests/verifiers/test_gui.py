@@ -122,6 +122,8 @@ def test_multiple_actions_score_zero():
 def test_missing_argument_fails_format():
     v = gui({"action": "click"})
     assert v.parts["format"] == 0.0 and "needs a point" in v.reason
+    inverted = gui({"action": "click", "bbox": [180, 230, 120, 210]})  # centre inside, but no valid box
+    assert inverted.parts["format"] == 0.0 and inverted.parts["accuracy"] == 0.0
 
 
 @pytest.mark.parametrize("alias, gold", [
@@ -168,6 +170,7 @@ def test_text_f1_normalisation():
     ({"action": "fly"}, "not one of"),
     ({"action": "click"}, "needs a point"),
     ({"action": "click", "bbox": [10, 10, 5, 5]}, "x2 > x1"),
+    ({"action": "click", "bbox": [10, 10, 10, 50]}, "x2 > x1"),
     ("[1, 2]", "action object"),
 ])
 def test_broken_gold_is_not_judged(gold, why):

@@ -66,6 +66,8 @@ def to_action(d: dict) -> Action:
             box = box or numbers(raw, 4)
         elif raw is not None:
             point = point or numbers(raw, 2)
+    if box is not None and geo.box_problem(box):
+        box = None  # an inverted or empty box locates nothing
     if point == [-100.0, -100.0]:  # GUI-R1's "no location"
         point = None
     if point is None and box is not None:
@@ -95,7 +97,7 @@ def parse_actions(region: str) -> list[Action] | None:
 def missing_argument(a: Action) -> str | None:
     """What the action lacks to be well-formed, or None."""
     if a.action in POINT_ACTIONS and a.point is None:
-        return f"{a.action} needs a point of two finite numbers"
+        return f"{a.action} needs a point [x, y] or a box [x1, y1, x2, y2] with x2 > x1, y2 > y1 (finite numbers)"
     if a.action in TEXT_ACTIONS and a.text is None:
         return f"{a.action} needs a text"
     if a.action == "scroll" and a.direction is None:
@@ -131,7 +133,9 @@ def gaussian_point(p, box, alpha: float) -> float:
     """GUI-G² point reward: the unnormalised density of a Gaussian centred on the gold box with
     σ = alpha·(width, height), at the predicted point."""
     (cx, cy), sx, sy = geo.centre(box), alpha * (box[2] - box[0]), alpha * (box[3] - box[1])
-    return math.exp(-0.5 * (((p[0] - cx) / sx) ** 2 + ((p[1] - cy) / sy) ** 2))
+    dx, dy = (p[0] - cx) / sx, (p[1] - cy) / sy
+    value = math.exp(-0.5 * (dx * dx + dy * dy))  # d*d, not d**2: overflows to inf, never raises
+    return value if math.isfinite(value) else 0.0
 
 
 def gaussian_coverage(pred_box, gold_box, alpha: float) -> float:
@@ -141,7 +145,7 @@ def gaussian_coverage(pred_box, gold_box, alpha: float) -> float:
     for lo, hi in ((0, 2), (1, 3)):
         c, s = (pred_box[lo] + pred_box[hi]) / 2, alpha * (pred_box[hi] - pred_box[lo]) * math.sqrt(2)
         mass *= 0.5 * (math.erf((gold_box[hi] - c) / s) - math.erf((gold_box[lo] - c) / s))
-    return mass
+    return mass if math.isfinite(mass) else 0.0  # 1e308-sized boxes give inf/inf
 
 
 @dataclass(frozen=True)
@@ -205,8 +209,6 @@ def _gold_action(gold: Any, rules: Rules) -> tuple[Action, dict]:
     if action.action not in ACTIONS:
         raise ValueError(f"gold action {gold.get('action')!r} is not one of {', '.join(sorted(ACTIONS))}")
     problem = None if action.action in rules.free_args else missing_argument(action)
-    if action.action in POINT_ACTIONS and action.box is not None and geo.box_problem(action.box):
-        problem = f"gold box {action.box}: {geo.box_problem(action.box)}"
     if problem:
         raise ValueError(f"gold: {problem}")
     return action, gold
