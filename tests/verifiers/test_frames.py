@@ -58,6 +58,10 @@ def test_smart_resize_rejects_bad_sizes():
         smart_resize(10, 5000)
     with pytest.raises(FrameError, match="positive"):
         smart_resize(0, 100)
+    with pytest.raises(FrameError, match="factor must be a positive integer"):
+        frames_from({"frame": "qwen25_resized", "image_size": [100, 100], "factor": 0})
+    with pytest.raises(FrameError, match="max_pixels must be a positive integer"):
+        frames_from({"frame": "qwen25_resized", "image_size": [100, 100], "max_pixels": "1e6"})
 
 
 def test_g9_qwen25_point_to_original():

@@ -42,6 +42,9 @@ def smart_resize(height: int, width: int, factor: int = FACTOR, min_pixels: int 
     version, never returns a side below `factor` (qwen-vl-utils can return 0 for thin images)."""
     min_pixels = MIN_PIXELS if min_pixels is None else min_pixels
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    for name, value in (("factor", factor), ("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FrameError(f"{name} must be a positive integer, got {value!r}")
     if height <= 0 or width <= 0:
         raise FrameError(f"image size must be positive, got {width}x{height}")
     if max_pixels < min_pixels:
@@ -104,7 +107,7 @@ class Frame:
             return cls(name, size, (unit, unit))
         if model_size is not None:
             return cls(name, size, _size(model_size, "model_size"))
-        mh, mw = smart_resize(round(size[1]), round(size[0]), int(factor), min_pixels, max_pixels)
+        mh, mw = smart_resize(round(size[1]), round(size[0]), factor, min_pixels, max_pixels)
         return cls(name, size, (float(mw), float(mh)))
 
     def to_abs(self, coords: Sequence[float]) -> list[float]:
