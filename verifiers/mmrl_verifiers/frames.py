@@ -33,6 +33,14 @@ class FrameError(ValueError):
     """The frame settings of a sample are unusable (the message names the bad setting)."""
 
 
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1003520.0 from a JSON tool is fine
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FrameError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 def smart_resize(height: int, width: int, factor: int = FACTOR, min_pixels: int | None = None,
                  max_pixels: int | None = None) -> tuple[int, int]:
     """The Qwen2/2.5-VL processor's resize: (height, width) of the model input.
@@ -42,9 +50,8 @@ def smart_resize(height: int, width: int, factor: int = FACTOR, min_pixels: int 
     version, never returns a side below `factor` (qwen-vl-utils can return 0 for thin images)."""
     min_pixels = MIN_PIXELS if min_pixels is None else min_pixels
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
-    for name, value in (("factor", factor), ("min_pixels", min_pixels), ("max_pixels", max_pixels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FrameError(f"{name} must be a positive integer, got {value!r}")
+    factor, min_pixels, max_pixels = (_positive_int(n, v) for n, v in (
+        ("factor", factor), ("min_pixels", min_pixels), ("max_pixels", max_pixels)))
     if height <= 0 or width <= 0:
         raise FrameError(f"image size must be positive, got {width}x{height}")
     if max_pixels < min_pixels:
