@@ -141,3 +141,13 @@ def test_frame_settings_from_gold_metadata_and_options_override():
     assert model.to_abs([658, 364]) == pytest.approx([960, 540], abs=1) and gold.name == "abs"
     model, _ = frames_from({"frame": "qwen25_resized", "model_size": None, "image_size": [3840, 2160]}, meta)
     assert model.image_size == (3840, 2160) and model.extent == (1316, 728)
+
+
+def test_vision_verifiers_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, mmrl_verifiers.frames, mmrl_verifiers.grounding, mmrl_verifiers.gui, mmrl_verifiers.aepo; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'qwen_vl_utils', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
