@@ -103,7 +103,7 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
     except ValueError as e:
         return Verdict.unjudged("infra_error", f"cad: {e}")
     parts = {"format": 1.0, "cd": c.cd, "r_cd": c.r_cd}
-    info["n_faces"] = len(pred.faces)
+    info.update(n_faces=len(pred.faces), cd_floor=c.cd_floor)
     if c.iou is None and weights.needs_iou:
         parts["geometry"] = -1.0
         return Verdict(total(1.0, -1.0), parts, "runtime_error",

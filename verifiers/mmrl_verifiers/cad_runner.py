@@ -7,9 +7,9 @@ answers one JSON line on stdout: {"id", "status", "reason", "mesh" (base64 .npz 
 faces, or null), "wall_s"}. The trusted side recomputes every metric from the mesh; nothing the
 script says about itself is believed.
 
-The script may leave its shape in `result` (or `r`), call `show_object(shape)`, or pass it to
-`cq.exporters.export(shape, ...)` (which then records the shape instead of writing a file), as
-the CADPrompt reference programs do.
+The shape is the last one passed to `cq.exporters.export(shape, ...)` (which then records it
+instead of writing a file, so the CADPrompt reference programs run as they are) or
+`show_object(shape)`; else the variable `result`, else `r`.
 """
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def run_script(source: str) -> int:
     except BaseException:
         traceback.print_exc(limit=-3)
         return EXIT_SCRIPT_ERROR
-    shape = namespace.get("result", namespace.get("r", shown[-1] if shown else None))
+    # an explicit output (export / show_object) wins over variables that may hold intermediate sketches
+    shape = shown[-1] if shown else namespace.get("result", namespace.get("r"))
     if shape is None:
         print("the script left no `result` (nor `r`, show_object or cq.exporters.export)", file=sys.stderr)
         return EXIT_NO_SOLID
@@ -67,8 +68,7 @@ def run_script(source: str) -> int:
               file=sys.stderr)
         return EXIT_NO_SOLID
     compound = cq.Compound.makeCompound(solids)
-    diagonal = compound.BoundingBox().DiagonalLength
-    vertices, faces = compound.tessellate(1e-3 * diagonal, 0.1)
+    vertices, faces = compound.tessellate(1e-3 * compound.BoundingBox().DiagonalLength, 0.1)
     np.savez("mesh.npz", vertices=np.array([v.toTuple() for v in vertices], dtype=np.float64).reshape(-1, 3),
              faces=np.array(faces, dtype=np.int64).reshape(-1, 3))
     return EXIT_OK
