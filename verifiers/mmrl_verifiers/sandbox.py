@@ -16,6 +16,7 @@ never chosen automatically: if bwrap cannot start, `SandboxUnavailable` says so 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import resource
@@ -177,7 +178,7 @@ def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], limits: Limits, 
                 argv += ["--perms", "0755", "--dir", parent]
         argv += ["--ro-bind", root, root]
     argv += ["--proc", "/proc", "--dev", "/dev",
-             "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/tmp",
              "--bind", str(job), JOB, "--chdir", JOB, "--clearenv"]
     for k, v in env.items():
         argv += ["--setenv", k, v]
@@ -231,16 +232,22 @@ def _execute(argv: list[str], job: Path, env: dict[str, str], stdin: str | bytes
         stdin_file.write(stdin.encode() if isinstance(stdin, str) else (stdin or b""))
         stdin_file.seek(0)
         pairs = _rlimits(limits, mode)
+        info_r, info_w = os.pipe()  # bwrap reports the PID of the namespace's init here
+        if mode == "bwrap":
+            argv = [argv[0], "--info-fd", str(info_w), *argv[1:]]
         t0 = time.monotonic()
         try:
             proc = subprocess.Popen(argv, cwd=job, env=env, stdin=stdin_file, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True,
+                                    stderr=subprocess.PIPE, start_new_session=True, pass_fds=(info_w,),
                                     preexec_fn=lambda: _apply_rlimits(pairs))
         except OSError as e:
             raise SandboxError(f"cannot start {argv[0]}: {e}") from None
+        finally:
+            os.close(info_w)
         out, err, limit_hit = _read_capped(proc, t0 + limits.wall_s, limits.output_bytes)
         _kill_group(proc)
         code = proc.wait()
+        _kill_namespace(info_r)
         wall = time.monotonic() - t0
     code = 128 - code if code < 0 else code  # unsafe mode: -N from subprocess means signal N
     stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
@@ -292,6 +299,31 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
     for f in (proc.stdout, proc.stderr):
         f.close()
+
+
+def _kill_namespace(info_r: int) -> None:
+    """Kill the PID namespace's init and wait until it is dead: the kernel kills and reaps every
+    other process of the namespace first, so nothing of the run survives our return."""
+    with os.fdopen(info_r, "rb") as f:
+        try:
+            pid = int(json.loads(f.read() or b"{}").get("child-pid", 0))
+        except (ValueError, AttributeError):
+            pid = 0
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.005)
 
 
 def _limit_from_exit(code: int, stderr: str) -> str | None:
