@@ -93,6 +93,8 @@ class Training(Section):
 
 
 class Logging(Section):
+    eval_every: int = Field(0, ge=0)   # held-out accuracy every N steps (0: before and after training only)
+    eval_samples: int = Field(100, ge=0)  # held-out prompts per evaluation (greedy, one answer each; 0 = off)
     console: bool = True
     tensorboard: bool = True
     plot: bool = True                 # reward curve PNG in the run folder at the end

@@ -17,7 +17,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. rollout.n=8")
     p.add_argument("--dry-run", action="store_true", help="print the resolved recipe and exit")
     p.add_argument("--ranks", type=int, help="number of local ranks (overrides training.ranks)")
-    p.add_argument("--local_rank", type=int, help=argparse.SUPPRESS)  # passed by the deepspeed launcher
 
 
 def check_recipe(recipe) -> None:

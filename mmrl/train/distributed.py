@@ -48,5 +48,6 @@ def launch(ranks: int, argv: list[str], threads: int) -> int:
         raise UserError("training.ranks > 1 needs the `deepspeed` launcher on PATH (pip install deepspeed)")
     accelerator_env()
     env = {**os.environ, LAUNCHED: "1", "OMP_NUM_THREADS": str(threads)}
-    cmd = [exe, "--num_gpus", str(ranks), "--master_port", str(free_port()), "--module", "mmrl.cli", "train", *argv]
+    cmd = [exe, "--num_gpus", str(ranks), "--master_port", str(free_port()), "--no_local_rank", "--module",
+           "mmrl.cli", "train", *argv]
     return subprocess.call(cmd, env=env)

@@ -89,6 +89,9 @@ class Trainer:
             self.step = state["step"]
             self.algo.load_state_dict(state.get("algorithm", {}))
             self._say(f"resumed from {resume_from} at step {self.step}")
+            if self.step >= r.training.steps:
+                self._say(f"already at step {self.step} of training.steps={r.training.steps}: nothing to train "
+                          "(raise training.steps to continue)")
         self.rollout = self._build_rollout()
         self.logger = MetricsLogger(self.run_dir, r.training.steps, self.step, r.logging, enabled=self.rank == 0)
         if self.rank == 0:
@@ -98,7 +101,7 @@ class Trainer:
         from ..data import check_keys, load_samples
         from ..data.generate import generate_split_files
         d = self.recipe.data
-        train = self.recipe.resolve_path(d.train)
+        train, held = self.recipe.resolve_path(d.train), self.recipe.resolve_path(d.held_out)
         if d.generate is not None:
             train, held = generate_split_files(d.generate, self.run_dir / "data")
         if train is None:
@@ -106,6 +109,10 @@ class Trainer:
         samples = load_samples(train)
         check_keys(samples, train, d)
         self.image_root, self.train_file = train.parent, train
+        self.held_out = []
+        if held is not None and self.recipe.logging.eval_samples:
+            self.held_out = load_samples(held)[:self.recipe.logging.eval_samples]
+            check_keys(self.held_out, held, d)
         return samples
 
     def _build_rollout(self):
@@ -129,9 +136,14 @@ class Trainer:
         self.setup()
         r = self.recipe
         try:
+            if self.step == 0:
+                self.logger.log(0, self.evaluate())
             while self.step < r.training.steps:
                 self.step += 1
                 metrics = self.train_step(self.step)
+                every = r.logging.eval_every
+                if (every and self.step % every == 0) or self.step == r.training.steps:
+                    metrics.update(self.evaluate())
                 self.logger.log(self.step, metrics)
                 every = r.checkpoint.every
                 if (every and self.step % every == 0) or self.step == r.training.steps:
@@ -216,7 +228,24 @@ class Trainer:
         metrics["lr"] = self.engine.get_lr()[0]
         return _mean_over_ranks(metrics)
 
-    def _prompts(self, indices: list[int], counts: dict) -> list[dict]:
+    def evaluate(self) -> dict:
+        """Held-out accuracy with greedy decoding (one answer per prompt), this rank's share."""
+        if not self.held_out:
+            return {}
+        from ..rollout import SamplingConfig
+        t = time.perf_counter()
+        mine = list(range(self.rank, len(self.held_out), self.world))
+        prompts = self._prompts(mine, defaultdict(int), self.held_out, masked=False)
+        sampling = SamplingConfig(n=1, temperature=0.0, max_new_tokens=self.recipe.rollout.max_new_tokens)
+        outputs = self.rollout.generate([p["request"] for p in prompts], sampling)
+        rewards, acc, _ = score_responses(self.pool, [p["sample"] for p in prompts], [o[0] for o in outputs],
+                                          self.recipe.data, self.recipe.verifiers)
+        judged = [a for a in acc if a is not None]
+        return _mean_over_ranks({"eval/accuracy": _mean(judged), "eval/reward": _mean(x for x in rewards if x is not None),
+                                 "eval/judged": len(judged), "time/eval": time.perf_counter() - t})
+
+    def _prompts(self, indices: list[int], counts: dict, samples: list[dict] | None = None,
+                 masked: bool = True) -> list[dict]:
         """Chat prompts (+ images, + PAPO's masked images) for the step's samples; bad images and
         over-long prompts are handled by the recipe's policy and counted."""
         from ..data import chat_prompt, images_or_skip
@@ -225,7 +254,7 @@ class Trainer:
         r, d = self.recipe, self.recipe.data
         out = []
         for index in indices:
-            sample = self.samples[index]
+            sample = (samples or self.samples)[index]
             images = images_or_skip(sample, d, self.image_root, f"#{index} of {self.train_file}")
             if images is None:
                 counts["skipped_bad_image"] += 1
@@ -239,7 +268,7 @@ class Trainer:
                 counts["skipped_long_prompt"] += 1
                 continue
             item = {"index": index, "sample": sample, "encoded": encoded, "request": GenRequest(text, images)}
-            if self.algo.needs_masked_image:
+            if masked and self.algo.needs_masked_image:
                 rng = random.Random(hash((r.training.seed, index, self.step)))
                 masked = [self.algo.mask_image(im, rng) for im in images]
                 item["masked"] = encode_prompt(self.processor, text, masked, *pixels) if images else encoded

@@ -7,9 +7,9 @@ import math
 import time
 from pathlib import Path
 
-CONSOLE_KEYS = ["reward/mean", "accuracy", "response/length_mean", "kl", "logprob_gap/mean",
+CONSOLE_KEYS = ["reward/mean", "accuracy", "eval/accuracy", "response/length_mean", "kl", "logprob_gap/mean",
                 "time/step", "throughput/tokens_per_s"]
-SHORT = {"reward/mean": "reward", "response/length_mean": "len", "logprob_gap/mean": "gap",
+SHORT = {"reward/mean": "reward", "eval/accuracy": "held-out acc", "response/length_mean": "len", "logprob_gap/mean": "gap",
          "time/step": "s", "throughput/tokens_per_s": "tok/s"}
 
 
@@ -75,7 +75,7 @@ class MetricsLogger:
             table = Table(title=f"run summary ({run_dir})")
             for col in ("metric", "first", "last", "best"):
                 table.add_column(col)
-            for key in ("reward/mean", "accuracy", "response/length_mean", "logprob_gap/mean"):
+            for key in ("reward/mean", "accuracy", "eval/accuracy", "response/length_mean", "logprob_gap/mean"):
                 if key in summary.get("first", {}):
                     table.add_row(key, *(_fmt(summary[c][key]) for c in ("first", "last", "best")))
             Console().print(table)
