@@ -3,9 +3,7 @@
 Every adversarial program carries a unique marker in its command line (forked children inherit it);
 after the run no process with that marker may be left, and a file outside the sandbox is untouched."""
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -14,58 +12,40 @@ import pytest
 
 from mmrl_verifiers import sandbox
 from mmrl_verifiers.sandbox import Limits, SandboxUnavailable, run_sandboxed
+from sandbox_checks import host_guard, leftovers
 
 PY = [sys.executable, "-I", "main.py"]
 
 
-def leftovers(marker: str) -> list[str]:
-    """Processes still alive that carry the run's marker in their command line."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            uid = int((proc / "status").read_text().split("\nUid:")[1].split()[0])
-        except (OSError, IndexError):
-            continue
-        if marker in cmd:
-            found.append(f"{proc.name} uid={uid} {cmd[:80]}")
-    return found
-
-
 @pytest.fixture
 def host_file():
-    """A file on the host, outside the sandbox, that no program may read or change."""
-    folder = Path(tempfile.mkdtemp(prefix="mmrl-host-"))
-    path = folder / "precious.txt"
-    path.write_text("host data")
-    yield path
-    shutil.rmtree(folder)
+    with host_guard() as path:
+        yield path
 
 
 def run_adversarial(source: str, host_file: Path, **limit_kw):
     marker = f"mmrl-adv-{uuid.uuid4().hex}"
-    before = sorted(os.listdir(tempfile.gettempdir()))
     t0 = time.monotonic()
     res = run_sandboxed(PY + [marker], files={"main.py": source.replace("HOST", str(host_file))},
                         limits=Limits(**{"wall_s": 3.0, **limit_kw}))
     elapsed = time.monotonic() - t0
-    time.sleep(0.3)  # let the kernel finish tearing down the namespace
-    assert leftovers(marker) == []
-    assert host_file.read_text() == "host data" and os.listdir(host_file.parent) == ["precious.txt"]
-    new = set(os.listdir(tempfile.gettempdir())) - set(before)
-    assert not [n for n in new if n.startswith("mmrl-sbx-") or "evil" in n]  # job dir removed, nothing planted
-    return res, elapsed
+    assert leftovers(marker) == []  # checked at once: run_sandboxed returns after the namespace died
+    return res, elapsed  # the host_file fixture checks the host afterwards
 
 
 # --- API ----------------------------------------------------------------------------------------
 
-def test_runs_program_with_files_stdin_and_collects_outputs():
+def test_runs_program_with_files_stdin_and_collects_outputs(monkeypatch):
+    made = []
+    real_mkdtemp = sandbox.tempfile.mkdtemp
+    monkeypatch.setattr(sandbox.tempfile, "mkdtemp", lambda **kw: made.append(real_mkdtemp(**kw)) or made[-1])
     src = "import os\nopen('out/r.txt', 'w').write(input()[::-1])\nprint(os.getcwd(), sorted(os.listdir('.')))\n"
     res = run_sandboxed(PY, files={"main.py": src, "out/keep.txt": b"x"}, stdin="abc\n",
                         collect=["out/r.txt", "missing.txt"])
     assert res.exit_code == 0 and res.ok and not res.timed_out and res.limit_hit is None
     assert res.stdout == "/job ['main.py', 'out']\n"
     assert res.files == {"out/r.txt": b"cba"}
+    assert made and not any(os.path.exists(d) for d in made)  # the job dir is gone afterwards
 
 
 def test_venv_packages_are_importable_read_only():
