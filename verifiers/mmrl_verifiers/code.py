@@ -210,7 +210,8 @@ def _failure(res: RunResult) -> Outcome | None:
     if res.limit_hit:
         return Outcome(False, "resource_limit", f"{res.limit_hit} limit exceeded")
     if res.exit_code != 0:
-        tail = res.stderr.strip().splitlines()[-1:] or [f"exit code {res.exit_code}"]
+        code = res.exit_code
+        tail = res.stderr.strip().splitlines()[-1:] or [f"killed by signal {code - 128}" if code > 128 else f"exit code {code}"]
         return Outcome(False, "runtime_error", tail[0][:300])
     return None
 

@@ -245,9 +245,9 @@ def _execute(argv: list[str], job: Path, env: dict[str, str], stdin: str | bytes
         finally:
             os.close(info_w)
         out, err, limit_hit = _read_capped(proc, t0 + limits.wall_s, limits.output_bytes)
+        _kill_namespace(_init_pid(info_r))  # first, so the program never sees its pipes close
         _kill_group(proc)
         code = proc.wait()
-        _kill_namespace(info_r)
         wall = time.monotonic() - t0
     code = 128 - code if code < 0 else code  # unsafe mode: -N from subprocess means signal N
     stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
@@ -301,14 +301,19 @@ def _kill_group(proc: subprocess.Popen) -> None:
         f.close()
 
 
-def _kill_namespace(info_r: int) -> None:
-    """Kill the PID namespace's init and wait until it is dead: the kernel kills and reaps every
-    other process of the namespace first, so nothing of the run survives our return."""
+def _init_pid(info_r: int) -> int:
+    """The PID of the namespace's init from bwrap's --info-fd (0 if none: unsafe mode, early failure)."""
+    os.set_blocking(info_r, False)
     with os.fdopen(info_r, "rb") as f:
         try:
-            pid = int(json.loads(f.read() or b"{}").get("child-pid", 0))
-        except (ValueError, AttributeError):
-            pid = 0
+            return int(json.loads(f.read() or b"{}").get("child-pid", 0))
+        except (ValueError, AttributeError, BlockingIOError):
+            return 0
+
+
+def _kill_namespace(pid: int) -> None:
+    """Kill the PID namespace's init and wait until it is dead: the kernel kills and reaps every
+    other process of the namespace first, so nothing of the run survives our return."""
     if pid <= 0:
         return
     try:
@@ -328,7 +333,7 @@ def _kill_namespace(info_r: int) -> None:
 
 def _limit_from_exit(code: int, stderr: str) -> str | None:
     tail = stderr[-2000:]
-    if code in (128 + signal.SIGXCPU, 128 + signal.SIGKILL):  # soft / hard RLIMIT_CPU
+    if code == 128 + signal.SIGXCPU:  # soft RLIMIT_CPU (the hard one follows with SIGKILL)
         return "cpu"
     if "MemoryError" in tail or "bad_alloc" in tail or "Cannot allocate memory" in tail:
         return "memory"
