@@ -125,3 +125,8 @@ def test_bad_option_value_is_named():
 
 def test_currency_gold_is_wrapped():
     assert verify("math", r"so \boxed{\$18.90}", r"\$18.90").score == 1.0
+
+
+def test_missing_box_after_valid_think_is_parse_error():
+    v = verify("math", "<think>t</think> 4", "4", think_mode="required")
+    assert (v.status, v.parts) == ("parse_error", {"accuracy": 0.0, "format": 0.0})

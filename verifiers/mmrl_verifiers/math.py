@@ -135,11 +135,15 @@ def same_answer(gold: tuple, pred: list, precision: int | None = None,
     p = next((x for x in pred if isinstance(x, sympy.Basic)), None)
     if g is not None and p is not None and not (_is_percent(g) or _is_percent(p)):  # §2.4.4: keep
         # Math-Verify's percent rules (50% = 0.5 = 50)
-        if too_big(p) and not too_big(g):
+        p_big, g_big = too_big(p), too_big(g)
+        if p_big and not g_big:
             return False, "size_guard"
-        gn, pn = (None, None) if too_big(g) else (_number(g), _number(p))
+        gn, pn = (None, None) if g_big else (_number(g), _number(p))
         if gn is not None and pn is not None:
-            return numbers_equal(gn, pn, precision, abs_tol), "numeric"
+            try:
+                return numbers_equal(gn, pn, precision, abs_tol), "numeric"
+            except (TypeError, ValueError, ArithmeticError):  # not evaluable after all: let verify judge
+                pass
     return verify(list(gold), pred, float_rounding=6, numeric_precision=15, strict=True,
                   timeout_seconds=None), "math_verify"
 
@@ -175,9 +179,8 @@ def verify_math(response: str, gold, think_mode: str = "auto", answer_format: st
         return Verdict.unjudged("infra_error", f"math: {e}")
     region = answer_region(response, think_mode, tag)
     boxes = boxed_contents(region[-MAX_REGION_CHARS:]) if region is not None else []
-    if not problem and answer_format == "boxed" and not (boxes and boxes[-1] is not None):
-        problem = "no complete \\boxed{} answer"
-    fmt = 0.0 if problem else 1.0
+    boxed = bool(boxes) and boxes[-1] is not None  # an unclosed last box counts as missing
+    fmt = 0.0 if problem or (answer_format == "boxed" and not boxed) else 1.0
 
     def result(status: str, reason: str, accuracy: float = 0.0, extracted: str | None = None,
                **info) -> Verdict:
@@ -193,7 +196,7 @@ def verify_math(response: str, gold, think_mode: str = "auto", answer_format: st
     if answer_format == "free" and _FINAL_MARK in region:
         region = region.rpartition(_FINAL_MARK)[2]
     region = normalize_text(region[-MAX_REGION_CHARS:])
-    if answer_format == "boxed" and not (boxes and boxes[-1] is not None):
+    if answer_format == "boxed" and not boxed:
         return result("parse_error", "no complete \\boxed{} answer")
     if multi_box_policy == "strict_single" and len({"".join(b.split()) for b in boxes if b is not None}) > 1:
         return result("wrong", "several different \\boxed{} answers", multi_boxed=True)
