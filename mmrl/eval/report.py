@@ -108,9 +108,9 @@ def _bar_chart(path: Path, summary: dict[str, Any]) -> str:
 
 
 def _breakdown_chart(path: Path, key: str, groups: dict[str, dict[str, Any]], metric: str) -> str:
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(groups)), 3))
+    fig, ax = plt.subplots(figsize=(max(4, 0.7 * len(groups)), 3.8))
     ax.bar(list(groups), [(g[metric] or 0) * 100 for g in groups.values()])
-    ax.tick_params(axis="x", rotation=45)
+    plt.setp(ax.get_xticklabels(), rotation=40, ha="right", fontsize=8)
     _finish(ax, None, path, title=f"{metric} by {key}")
     return path.name
 
