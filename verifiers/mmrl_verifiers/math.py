@@ -30,7 +30,7 @@ ANSWER_FORMATS = ("boxed", "answer_tag", "free")
 MULTI_BOX_POLICIES = ("mv", "strict_single")
 
 # The spec's malformed_operators=False would reject the standard shorthands \frac12, \frac 59, \sqrt2
-# (11 MATH-500 gold solutions), so the fix-ups stay on.
+# (7 MATH-500 gold solutions), so the fix-ups stay on.
 PRED_CONFIG = [
     LatexExtractionConfig(boxed_match_priority=0, normalization_config=NormalizationConfig(
         basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False)),
