@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..errors import UserError
+
+SAMPLED_TEMPERATURE = 0.6  # for --n > 1 when the benchmark decodes greedily (n identical answers otherwise)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("vllm", "hf"), default="vllm", help="rollout engine (default vllm)")
     p.add_argument("--limit", type=int, help="evaluate only the first N problems")
     p.add_argument("--n", type=int, help="responses per problem (default: the benchmark's)")
+    p.add_argument("--temperature", type=float,
+                   help="sampling temperature (default: the benchmark's; 0.6 when --n > 1 meets a greedy benchmark)")
     p.add_argument("--max-new-tokens", type=int, help="response length cap (default: the benchmark's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a benchmark key, e.g. data_dir=PATH or sampling.temperature=0.6")
@@ -52,14 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.benchmark import load_benchmark
     from ..eval.runner import gold_responder
 
-    overrides = list(args.overrides)
-    if args.gold:  # one response per problem: the reference
-        overrides += ["sampling.n=1", "metrics=[]"]
-    elif args.n is not None:
-        overrides.append(f"sampling.n={args.n}")
-    if args.max_new_tokens is not None:
-        overrides.append(f"sampling.max_new_tokens={args.max_new_tokens}")
-    bench = load_benchmark(args.benchmark, overrides)
+    bench = load_benchmark(args.benchmark, _overrides(args))
     model_name = "gold" if args.gold else Path(args.model).name
     out = args.out or Path("runs") / "eval" / f"{bench.name}-{model_name}"
 
@@ -78,6 +76,26 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"benchmark": bench.name, **{m: r["value"] for m, r in summary["metrics"].items()},
                       "unreadable_rate": summary["unreadable_rate"], "report": str(report)}))
     return 0
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """--set pairs plus the shortcut flags, as benchmark overrides."""
+    from ..eval.benchmark import load_benchmark
+
+    overrides = list(args.overrides)
+    if args.gold:  # one response per problem: the reference
+        return overrides + ["sampling.n=1", "metrics=[]"]
+    if args.temperature is not None:
+        overrides.append(f"sampling.temperature={args.temperature}")
+    if args.n is not None:
+        if args.n > 1 and args.temperature is None and load_benchmark(args.benchmark, overrides).sampling.temperature == 0:
+            print(f"mmrl eval: --n {args.n} on a greedy benchmark: sampling at temperature {SAMPLED_TEMPERATURE} "
+                  f"(choose with --temperature)", file=sys.stderr)
+            overrides.append(f"sampling.temperature={SAMPLED_TEMPERATURE}")
+        overrides.append(f"sampling.n={args.n}")
+    if args.max_new_tokens is not None:
+        overrides.append(f"sampling.max_new_tokens={args.max_new_tokens}")
+    return overrides
 
 
 def _run_with_progress(bench, out, respond, info, args):
