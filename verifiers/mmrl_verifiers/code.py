@@ -22,6 +22,7 @@ import math
 import re
 import secrets
 import sys
+import warnings
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -306,7 +307,9 @@ def verify_code(response: str, gold: Any, reward_mode: str = "binary", require_f
     if forbid_patterns and flags:
         return _verdict(Verdict.fail("wrong", f"forbidden pattern(s): {', '.join(flags)}", accuracy=0.0), source, flags)
     try:
-        ast.parse(source)
+        with warnings.catch_warnings():  # e.g. invalid escape sequences: the program's business
+            warnings.simplefilter("ignore")
+            ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
         return _verdict(Verdict.fail("compile_error", f"{type(e).__name__}: {getattr(e, 'msg', e)}{where}",

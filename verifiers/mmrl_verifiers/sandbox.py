@@ -19,7 +19,6 @@ import functools
 import json
 import math
 import os
-import resource
 import secrets
 import selectors
 import shutil
@@ -88,7 +87,9 @@ def run_sandboxed(cmd: list[str], files: dict[str, str | bytes] | None = None,
         _write_files(job, files or {}, uid)
         inside = JOB if mode == "bwrap" else str(job)
         full_env = {**_base_env(inside), **(env or {})}
-        argv = _bwrap_argv(job, cmd, full_env, limits, uid, ro_paths) if mode == "bwrap" else cmd
+        argv = _prlimit_argv(limits, mode) + list(cmd)
+        if mode == "bwrap":
+            argv = _bwrap_argv(job, argv, full_env, uid, ro_paths, limits.tmpfs_mb)
         result = _execute(argv, job, full_env, stdin, limits, mode)
         result.files = _collect(job, collect or [], limits.fsize_mb << 20)
         return result
@@ -105,7 +106,7 @@ def _bwrap_problem() -> str | None:
         return "the bwrap program (Debian package bubblewrap) is not installed"
     job = Path(tempfile.mkdtemp(prefix="mmrl-sbx-probe-"))
     try:
-        argv = _bwrap_argv(job, ["true"], _base_env(JOB), Limits(), _sandbox_uid(), ())
+        argv = _bwrap_argv(job, _prlimit_argv(Limits(), "bwrap") + ["true"], _base_env(JOB), _sandbox_uid(), ())
         p = subprocess.run(argv, capture_output=True, timeout=30)
         if p.returncode != 0:
             return (p.stderr.decode(errors="replace").strip() or f"exit code {p.returncode}").splitlines()[-1]
@@ -154,8 +155,8 @@ def _python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith("/usr/"))
 
 
-def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], limits: Limits, uid: int | None,
-                ro_paths: tuple[str, ...]) -> list[str]:
+def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], uid: int | None,
+                ro_paths: tuple[str, ...], tmpfs_mb: int = Limits.tmpfs_mb) -> list[str]:
     argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr"]
@@ -178,37 +179,27 @@ def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], limits: Limits, 
                 argv += ["--perms", "0755", "--dir", parent]
         argv += ["--ro-bind", root, root]
     argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp",
              "--bind", str(job), JOB, "--chdir", JOB, "--clearenv"]
     for k, v in env.items():
         argv += ["--setenv", k, v]
     argv.append("--")
     if uid is not None:  # drop root for good: fresh uid, no groups, no capabilities
-        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--"]
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all", "--"]
     return argv + list(cmd)
 
 
-def _rlimits(limits: Limits, mode: str) -> list[tuple[int, tuple[int, int]]]:
+def _prlimit_argv(limits: Limits, mode: str) -> list[str]:
+    """util-linux prlimit sets the rlimits right before the program starts (no preexec_fn, so the
+    parent can spawn cheaply even when it is a big process; bwrap itself runs unlimited)."""
     cpu = math.ceil(limits.cpu_s or math.ceil(limits.wall_s) + 1)
     nproc = limits.nproc
     if mode == "bwrap" and os.geteuid() != 0:  # the count is shared with this user's other tasks
         nproc += _tasks_of_uid(os.getuid())
-    pairs = []
-    for res, value in [(resource.RLIMIT_CPU, (cpu, cpu + 1)),
-                       (resource.RLIMIT_AS, limits.memory_mb << 20),
-                       (resource.RLIMIT_FSIZE, limits.fsize_mb << 20),
-                       (resource.RLIMIT_NOFILE, limits.nofile),
-                       (resource.RLIMIT_NPROC, nproc),
-                       (resource.RLIMIT_CORE, 0)]:
-        pairs.append((res, value if isinstance(value, tuple) else (value, value)))
-    return pairs
-
-
-def _apply_rlimits(pairs: list[tuple[int, tuple[int, int]]]) -> None:
-    """Runs in the child between fork and exec; bwrap and the program inherit the limits."""
-    for res, value in pairs:
-        resource.setrlimit(res, value)
+    return ["prlimit", f"--cpu={cpu}:{cpu + 1}", f"--as={limits.memory_mb << 20}",
+            f"--fsize={limits.fsize_mb << 20}", f"--nofile={limits.nofile}", f"--nproc={nproc}",
+            "--core=0", "--"]
 
 
 def _tasks_of_uid(uid: int) -> int:
@@ -231,15 +222,13 @@ def _execute(argv: list[str], job: Path, env: dict[str, str], stdin: str | bytes
     with tempfile.TemporaryFile() as stdin_file:  # a file, so a huge stdin cannot deadlock us
         stdin_file.write(stdin.encode() if isinstance(stdin, str) else (stdin or b""))
         stdin_file.seek(0)
-        pairs = _rlimits(limits, mode)
         info_r, info_w = os.pipe()  # bwrap reports the PID of the namespace's init here
         if mode == "bwrap":
             argv = [argv[0], "--info-fd", str(info_w), *argv[1:]]
         t0 = time.monotonic()
         try:
             proc = subprocess.Popen(argv, cwd=job, env=env, stdin=stdin_file, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True, pass_fds=(info_w,),
-                                    preexec_fn=lambda: _apply_rlimits(pairs))
+                                    stderr=subprocess.PIPE, start_new_session=True, pass_fds=(info_w,))
         except OSError as e:
             raise SandboxError(f"cannot start {argv[0]}: {e}") from None
         finally:
