@@ -20,11 +20,12 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 GAP_MEAN_TOL, GAP_MAX_TOL = 1e-4, 1e-3
 
 
-def gsm8k_requests(processor, k, start=1):
-    """One-shot GSM8K prompts (example 0 as the shot): all share a prefix of more than one 128-token
-    KV block, so vLLM's prefix cache is in play as in GRPO."""
+def gsm8k_requests(processor, k, start=1, one_shot=True):
+    """GSM8K prompts; one_shot (example 0 as the shot) gives them a shared prefix of more than one
+    128-token KV block, so vLLM's prefix cache is in play as in GRPO."""
     rows = [json.loads(line) for line in (DATA / "gsm8k" / "test.jsonl").read_text().splitlines()[:start + k]]
     shot = [{"role": "user", "content": rows[0]["question"]}, {"role": "assistant", "content": rows[0]["answer"]}]
+    shot = shot if one_shot else []
     return [GenRequest(tokenizer_of(processor).apply_chat_template(
         shot + [{"role": "user", "content": row["question"]}], tokenize=False, add_generation_prompt=True))
         for row in rows[start:]]
