@@ -111,11 +111,11 @@ def test_cadrille_preset_k15():
     ("open('/work/evil.txt', 'w').write('x')", "runtime_error", "Error", 3),
     ("import os\nos.system('touch /tmp/evil')\nopen('/etc/passwd').read()", "runtime_error", "passwd", 3),
     ("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)", "runtime_error", "Network is unreachable", 3),
+    ("import os\nwhile True: os.fork()", "timeout", "wall-clock limit", 3),        # fork bomb, capped by nproc
 ])
 def test_hostile_scripts_end_within_limits(body, status, why, limit_s):
-    t0 = time.monotonic()
     v = cad_verify(body, wall_s=limit_s, memory_mb=1536)  # cadquery itself maps ~1 GiB
-    assert time.monotonic() - t0 < limit_s + 5
+    assert v.info["script_wall_s"] < limit_s + 5  # measured by the zygote, clean-up included
     assert (v.status, v.score) == (status, -0.8) and why in v.reason, v.reason
     assert not Path("/work/evil.txt").exists()
 
@@ -129,6 +129,12 @@ def test_escaped_background_process_is_killed_after_the_job():
     time.sleep(0.5)
     alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
     assert alive == []
+
+
+def test_a_script_that_kills_its_sandbox_is_failed_and_the_next_one_runs():
+    v = cad_verify("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    assert (v.status, v.score) == ("runtime_error", -0.8) and "broke its sandbox" in v.reason
+    assert cad_verify(VECTORS["K1"][0]).score == pytest.approx(1.0)
 
 
 def test_a_script_that_writes_files_still_scores_by_its_shape():

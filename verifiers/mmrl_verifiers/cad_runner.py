@@ -145,10 +145,10 @@ def run_job(job: dict, own_pid_namespace: bool) -> dict:
         os.killpg(pid, signal.SIGKILL)  # the child and anything it started in its session
     except ProcessLookupError:
         pass
-    if own_pid_namespace:  # also what escaped the session (setsid); only safe in our own PID namespace
-        _kill_all_but_me()
     _, status = os.waitpid(pid, 0)
     os.close(pidfd)
+    if own_pid_namespace:  # also what escaped the session (setsid); only safe in our own PID namespace
+        _kill_all_but_me()
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     verdict, reason = _judge(code, signum, timed_out, limits)
@@ -163,11 +163,16 @@ def run_job(job: dict, own_pid_namespace: bool) -> dict:
 
 
 def _kill_all_but_me() -> None:
+    """SIGKILL every process of the namespace but its init and us, pass after pass, until none is
+    left (a fork bomb makes new ones while we kill)."""
     me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (1, me):
+    for _ in range(1000):
+        others = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in (1, me)]
+        if not others:
+            return
+        for pid in others:
             try:
-                os.kill(int(entry), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
 
@@ -185,6 +190,20 @@ def serve(own_pid_namespace: bool) -> None:
         out.flush()
 
 
+def _sandboxed_command(job: Path, cmd: list[str], files: dict, limits, mode: str) -> tuple[list[str], dict]:
+    """The command line and environment sandbox.run_sandboxed() uses (same isolation: bwrap
+    namespaces, read-only system, fresh uid, rlimits via prlimit), for a long-lived process that
+    run_sandboxed() cannot host. Mirrors its set-up lines; sandbox.py has no public API for this yet."""
+    from . import sandbox
+    uid = sandbox._sandbox_uid() if mode == "bwrap" else None
+    sandbox._write_files(job, files, uid)
+    env = sandbox._base_env(sandbox.JOB if mode == "bwrap" else str(job))
+    argv = sandbox._prlimit_argv(limits, mode) + list(cmd)
+    if mode == "bwrap":
+        argv = sandbox._bwrap_argv(job, argv, env, uid, (), limits.tmpfs_mb)
+    return argv, env
+
+
 class ZygoteError(RuntimeError):
     """The zygote could not be started or stopped answering (an infrastructure failure, not the script's)."""
 
@@ -200,27 +219,21 @@ class ScriptRunner:
         self._jobs = 0
 
     def _start(self) -> None:
-        # The sandbox module builds the bwrap command line (namespaces, read-only system, fresh uid,
-        # rlimits); the zygote is long-lived, so we start it ourselves instead of run_sandboxed().
         from . import sandbox
-        bwrap = self.mode == "bwrap"
-        if bwrap:
-            sandbox.check_bwrap()
-        elif self.mode not in sandbox.MODES:
+        if self.mode not in sandbox.MODES:
             raise ValueError(f"sandbox_mode must be one of {', '.join(sandbox.MODES)}, got {self.mode!r}")
-        limits = sandbox.Limits(wall_s=0, cpu_s=3600, memory_mb=4096, nproc=64, fsize_mb=64)
+        if self.mode == "bwrap":
+            sandbox.check_bwrap()
+        # the zygote's own caps; each script then gets its own, lower ones (memory at most this)
+        limits = sandbox.Limits(wall_s=0, cpu_s=3600, memory_mb=16384, nproc=64, fsize_mb=64)
         self._job_dir = tempfile.mkdtemp(prefix="mmrl-cad-")
-        uid = sandbox._sandbox_uid() if bwrap else None
         with open(__file__, "rb") as f:
-            sandbox._write_files(Path(self._job_dir), {"cad_runner.py": f.read()}, uid)
-        env = sandbox._base_env(sandbox.JOB if bwrap else self._job_dir)
-        cmd = [sys.executable, "-I", "cad_runner.py", "serve"] + (["--own-pid-namespace"] if bwrap else [])
-        argv = sandbox._bwrap_argv(Path(self._job_dir), cmd, env, limits, uid, ()) if bwrap else cmd
-        pairs = sandbox._rlimits(limits, self.mode)
+            files = {"cad_runner.py": f.read()}
+        cmd = [sys.executable, "-I", "cad_runner.py", "serve"] + (["--own-pid-namespace"] if self.mode == "bwrap" else [])
+        argv, env = _sandboxed_command(Path(self._job_dir), cmd, files, limits, self.mode)
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(argv, cwd=self._job_dir, env=env, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=self._log, start_new_session=True,
-                                      preexec_fn=lambda: sandbox._apply_rlimits(pairs))
+                                      stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
         self._jobs = 0
         if self._read(self.start_timeout) != {"ready": True}:
             raise ZygoteError(f"the CAD sandbox did not start: {self._stderr_tail()}")
@@ -256,7 +269,13 @@ class ScriptRunner:
         except BrokenPipeError:
             self.close()
             raise ZygoteError("the CAD sandbox exited before taking the job") from None
-        answer = self._read(limits["wall_s"] + 30)
+        try:
+            answer = self._read(limits["wall_s"] + 20)
+        except ZygoteError as e:
+            # The zygote was healthy when it took the job, and the script runs under the same uid as
+            # it: a zygote that dies or stalls now was killed or stopped by the script.
+            return {"id": job_id, "status": "runtime_error", "mesh": None, "wall_s": None,
+                    "reason": f"the script broke its sandbox ({e})"}
         if answer.get("id") != job_id:
             self.close()
             raise ZygoteError("the CAD sandbox answered out of turn")

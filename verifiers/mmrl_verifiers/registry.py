@@ -77,7 +77,7 @@ for _name, _target, _timeout in [
     ("gui", "mmrl_verifiers.gui:verify_gui", 2.0),
 ]:
     register_spec(VerifierSpec(_name, _target, _timeout))
-# CAD: 60 s per item (zygote start + a 30 s script); a killed item scores like a broken script.
-register_spec(VerifierSpec("cad", "mmrl_verifiers.cad:verify_cad", 60.0, -0.8))
+# CAD: the script's 30 s limit is enforced inside; 180 s also covers a slow first sandbox start.
+register_spec(VerifierSpec("cad", "mmrl_verifiers.cad:verify_cad", 180.0, -0.8))
 # AEPO (InfiGUI-G1): a multi-point answer that times out scores like an invalid one.
 register_spec(VerifierSpec("aepo", "mmrl_verifiers.aepo:verify_aepo", 2.0, -1.0))
