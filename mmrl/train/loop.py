@@ -51,6 +51,7 @@ class Trainer:
             single_rank_env()
         self.rank, self.world = rank_and_world()
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the step lines stay readable
         from ..rollout.threads import set_threads
         set_threads(r.training.threads)
         if r.training.deterministic:
@@ -133,11 +134,12 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> dict:
-        self.setup()
         r = self.recipe
         try:
-            if self.step == 0:
-                self.logger.log(0, self.evaluate())
+            self.setup()
+            before = self.evaluate() if self.step == 0 else {}
+            if before:
+                self.logger.log(0, before)
             while self.step < r.training.steps:
                 self.step += 1
                 metrics = self.train_step(self.step)
@@ -153,8 +155,12 @@ class Trainer:
                 self.export(self.run_dir / "hf")
             return summary
         finally:
-            self.pool.close()
-            self.rollout.close()
+            self.close()
+
+    def close(self) -> None:
+        for part in ("pool", "rollout"):
+            if getattr(self, part, None) is not None:
+                getattr(self, part).close()
 
     def save(self) -> None:
         state = {"algorithm": self.algo.state_dict(), "sampler": self.sampler.state_dict(self.step)}
