@@ -30,7 +30,8 @@ def attack(program: str, gold: dict, **options):
         verdict = verify("code", f"```python\n{source}\n```", gold, **options)
         elapsed = time.monotonic() - t0
         assert leftovers(marker) == []
-    assert elapsed < 12.0, f"took {elapsed:.1f} s"
+    wall_limit = 2 * 4.0 * (1 if gold["mode"] == "stdio" else len(gold["tests"])) + 2  # see code._limits
+    assert elapsed < wall_limit + 3.0, f"took {elapsed:.1f} s"
     assert verdict.score == 0.0, verdict
     return verdict
 
@@ -54,7 +55,7 @@ def test_memory_bomb_inside_a_called_function():
 
 def test_infinite_loop():
     v = attack("while True:\n    pass\n", ANSWER)
-    assert v.status == "timeout" and "wall clock" in v.reason
+    assert v.status == "timeout"  # CPU limit (5 s), or the wall clock (10 s) on a very busy machine
 
 
 def test_infinite_loop_in_a_test_call():

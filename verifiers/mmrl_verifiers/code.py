@@ -33,6 +33,7 @@ from .verdict import Verdict
 
 MODES = ("stdio", "call", "assert")
 MAX_SOURCE_BYTES = 64 << 10
+MAX_WALL_S = 120.0  # per sandbox run, whatever the number of tests
 DRIVER = Path(__file__).with_name("code_driver.py")
 # `python -I -S` skips site's .pth processing (~40 ms a run); the venv's packages stay importable.
 SITE_DIRS = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
@@ -202,12 +203,19 @@ def _per_test_s(gold: Gold) -> float:
     return 4.0 if not t else min(max(2.0 * float(t), 2.0), 10.0)
 
 
+def _limits(per_test_s: float, n_tests: int, memory_mb: int) -> Limits:
+    """CPU time is the per-test budget (steady under load); the wall clock, twice that plus start-up
+    and capped, only catches programs that wait instead of compute."""
+    return Limits(wall_s=min(2 * n_tests * per_test_s + 2, MAX_WALL_S), cpu_s=n_tests * per_test_s + 1,
+                  memory_mb=memory_mb)
+
+
 def _failure(res: RunResult) -> Outcome | None:
     """The outcome of a run that did not finish normally, or None."""
     if res.timed_out:
         return Outcome(False, "timeout", f"no result within {res.wall_s:.1f} s (wall clock)")
     if res.limit_hit == "cpu":
-        return Outcome(False, "timeout", "CPU time limit exceeded")
+        return Outcome(False, "timeout", f"CPU time limit exceeded ({res.wall_s:.1f} s wall)")
     if res.limit_hit:
         return Outcome(False, "resource_limit", f"{res.limit_hit} limit exceeded")
     if res.exit_code != 0:
@@ -217,9 +225,10 @@ def _failure(res: RunResult) -> Outcome | None:
     return None
 
 
-def run_stdio(source: str, gold: Gold, selected: list[int], limits: Limits, mode: str,
+def run_stdio(source: str, gold: Gold, selected: list[int], per_test_s: float, memory_mb: int, mode: str,
               stop_early: bool) -> dict[int, Outcome]:
     outcomes = {}
+    limits = _limits(per_test_s, 1, memory_mb)
     for i in selected:
         test = gold.tests[i]
         res = run_sandboxed([*PYTHON, "main.py"], files={"main.py": source},
@@ -233,25 +242,12 @@ def run_stdio(source: str, gold: Gold, selected: list[int], limits: Limits, mode
     return outcomes
 
 
-def run_driver(source: str, gold: Gold, selected: list[int], limits: Limits, mode: str,
+def run_driver(source: str, gold: Gold, selected: list[int], per_test_s: float, memory_mb: int, mode: str,
                stop_early: bool) -> dict[int, Outcome]:
     """call / assert: one sandbox run of the trusted driver over all selected tests."""
-    nonce = secrets.token_hex(16)
     tests = [gold.tests[i]["args"] if gold.mode == "call" else gold.tests[i] for i in selected]
-    job = {"nonce": nonce, "mode": gold.mode, "fn_name": gold.fn_name, "setup": gold.setup,
-           "tests": tests, "per_test_s": limits.wall_s, "stop_at_first_failure": stop_early}
-    total = Limits(**{**limits.__dict__, "wall_s": len(tests) * limits.wall_s + 2.0})
-    res = run_sandboxed([*PYTHON, "_driver.py"], files={"_driver.py": DRIVER.read_bytes(),
-                        "solution.py": source}, stdin=json.dumps(job), limits=total, mode=mode,
-                        collect=["_results.jsonl"])
-    records = {}
-    for line in res.files.get("_results.jsonl", b"").decode(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and rec.get("nonce") == nonce:  # forged lines lack the nonce
-            records.setdefault(rec.get("i"), rec)
+    records, res = driver_records(source, gold.mode, tests, gold.fn_name, gold.setup, per_test_s, memory_mb,
+                                  mode, stop_early)
     crash = _failure(res) if "done" not in records else None
     outcomes = {}
     for k, i in enumerate(selected):
@@ -269,10 +265,32 @@ def run_driver(source: str, gold: Gold, selected: list[int], limits: Limits, mod
     return outcomes
 
 
+def driver_records(source: str, mode: str, tests: list[Any], fn_name: str | None = None, setup: str = "",
+                   per_test_s: float = 4.0, memory_mb: int = 2048, sandbox_mode: str = "bwrap",
+                   stop_early: bool = False) -> tuple[dict[Any, dict], RunResult]:
+    """Run the driver once; its records by test index (-1: loading failed, "done": it finished).
+    With mode "call" the records hold the results, e.g. to make a call gold from a reference solution."""
+    nonce = secrets.token_hex(16)
+    job = {"nonce": nonce, "mode": mode, "fn_name": fn_name, "setup": setup, "tests": tests,
+           "per_test_s": per_test_s, "stop_at_first_failure": stop_early}
+    res = run_sandboxed([*PYTHON, "_driver.py"], files={"_driver.py": DRIVER.read_bytes(), "solution.py": source},
+                        stdin=json.dumps(job), limits=_limits(per_test_s, len(tests), memory_mb),
+                        mode=sandbox_mode, collect=["_results.jsonl"])
+    records: dict[Any, dict] = {}
+    for line in res.files.get("_results.jsonl", b"").decode(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("nonce") == nonce:  # forged lines lack the nonce
+            records.setdefault(rec.get("i"), rec)
+    return records, res
+
+
 def _error_outcome(error: str, at_load: bool) -> Outcome:
     where = "while loading the program: " if at_load else ""
     if error == "timeout":
-        return Outcome(False, "timeout", f"{where}test exceeded its time limit")
+        return Outcome(False, "timeout", f"{where}test exceeded its CPU time limit")
     if error.startswith("MemoryError"):
         return Outcome(False, "resource_limit", f"{where}memory limit exceeded")
     if error.startswith(("AssertionError", "result is not JSON")):
@@ -315,9 +333,9 @@ def verify_code(response: str, gold: Any, reward_mode: str = "binary", require_f
         return _verdict(Verdict.fail("compile_error", f"{type(e).__name__}: {getattr(e, 'msg', e)}{where}",
                                      accuracy=0.0), source, flags)
     selected = select_tests(g.tests, max_tests)
-    limits = Limits(wall_s=_per_test_s(g), memory_mb=memory_mb)
     try:
-        outcomes = RUNNERS[g.mode](source, g, selected, limits, sandbox_mode, reward_mode == "binary")
+        outcomes = RUNNERS[g.mode](source, g, selected, _per_test_s(g), memory_mb, sandbox_mode,
+                                   reward_mode == "binary")
     except SandboxError as e:
         return Verdict.unjudged("infra_error", str(e))
     return _verdict(_score(outcomes, selected, reward_mode), source, flags)

@@ -2,7 +2,8 @@
 
 Reads its job from stdin (so the run's nonce is never in a file the candidate can read), then puts
 an empty stdin back, runs `solution.py` as module "solution" (its `__main__` block does not run) and
-each test under a per-test alarm, and writes one JSON record per test, tagged with the nonce, to
+each test under a per-test CPU-time alarm (CPU, not wall clock, so a verdict does not depend on how
+busy the machine is; the parent's wall clock catches sleepers), and writes one JSON record per test, tagged with the nonce, to
 `_results.jsonl`. The parent judges: a test without its record failed, so `sys.exit(0)` or
 `os._exit(0)` before the tests gain nothing; call results are compared in the parent as JSON, so an
 object whose `__eq__` always says True is not a pass there.
@@ -14,6 +15,9 @@ import signal
 import sys
 
 _dumps = json.dumps  # bound before the candidate runs, so patching `json.dumps` changes nothing here
+
+
+TIMER = signal.ITIMER_PROF  # CPU time of this process; fires SIGPROF
 
 
 class _TestTimeout(BaseException):
@@ -54,33 +58,33 @@ def main() -> None:
                            "nonce": tag})
         out.write(line + "\n")
 
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)
     namespace = {"__name__": "solution", "__builtins__": __builtins__}
     try:
         with open("solution.py", encoding="utf-8") as f:
             code = compile(f.read(), "solution.py", "exec")
-        signal.setitimer(signal.ITIMER_REAL, per_test)
+        signal.setitimer(TIMER, per_test)
         exec(code, namespace)
         if job.get("setup"):
             exec(compile(job["setup"], "test_setup.py", "exec"), namespace)
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(TIMER, 0)
     except BaseException as e:  # SystemExit included: the candidate does not end the run
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(TIMER, 0)
         emit({"i": -1, "ok": False, "error": _describe(e)})
         return
     for i, test in enumerate(job["tests"]):
         try:
-            signal.setitimer(signal.ITIMER_REAL, per_test)
+            signal.setitimer(TIMER, per_test)
             if job["mode"] == "call":
                 result = _resolve(namespace, job["fn_name"])(*test)
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.setitimer(TIMER, 0)
                 emit({"i": i, "ok": True, "result": result})
             else:
                 exec(compile(test, f"test_{i}.py", "exec"), namespace)
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.setitimer(TIMER, 0)
                 emit({"i": i, "ok": True})
         except BaseException as e:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(TIMER, 0)
             emit({"i": i, "ok": False, "error": _describe(e)})
             if job.get("stop_at_first_failure"):
                 break
