@@ -168,6 +168,8 @@ def test_missing_cad_libraries_say_how_to_install(monkeypatch):
 
 def test_unknown_preset_and_sandbox_mode_are_named():
     assert "cadrille" in verify("cad", answer("result=1"), GOLD, preset="nope").reason
+    assert "absolute" in verify("cad", answer("result=1"), GOLD, compare_mode="sideways").reason
+    assert verify("cad", answer("result=1"), GOLD, memory_mb=10**6).score is None
     v = verify("cad", answer(VECTORS["K1"][0]), GOLD, sandbox_mode="docker")
     assert v.score is None and "docker" in v.reason
 

@@ -45,7 +45,6 @@ PRESETS = {
     "cadrille": Preset(0.0, 1.0, scale=10.0, needs_iou=True, anchor="cadrille RL: 10·IoU if valid, else -10"),
     "cad_coder": Preset(0.1, 0.0, anchor="CAD-Coder: format + Chamfer reward (provisional: its mapping is unpublished)"),
 }
-FAIL_SCORE = -0.8  # the default preset's score of a formatted script that does not build (timeouts)
 
 
 def verify_cad(response: str, gold, preset: str = "default", compare_mode: str | None = None,
@@ -55,8 +54,14 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
                sandbox_mode: str = "bwrap", finish_reason: str | None = None,
                allow_truncated: bool = False, **meta) -> Verdict:
     """Geometry of the response's CadQuery program against the reference (IoU + Chamfer)."""
-    if preset not in PRESETS:
-        return Verdict.unjudged("infra_error", f"unknown CAD preset {preset!r}; known: {', '.join(PRESETS)}")
+    from .sandbox import MODES, SandboxError
+    for name, value, valid in (("preset", preset, PRESETS), ("sandbox_mode", sandbox_mode, MODES),
+                               ("compare_mode", compare_mode, (None, "normalized", "absolute"))):
+        if value not in valid:
+            return Verdict.unjudged("infra_error", f"cad: unknown {name} {value!r}; valid: "
+                                    + ", ".join(str(v) for v in valid if v is not None))
+    if not 0 < memory_mb <= 16384 or not 0 < wall_s <= 600:
+        return Verdict.unjudged("infra_error", "cad: memory_mb must be in (0, 16384] and wall_s in (0, 600]")
     weights = replace(PRESETS[preset], **{k: v for k, v in (("format_weight", format_weight),
                                                              ("iou_weight", iou_weight)) if v is not None})
     missing = [m for m in ("cadquery", "trimesh", "manifold3d", "scipy") if importlib.util.find_spec(m) is None]
@@ -64,7 +69,6 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
         return Verdict.unjudged("infra_error", f"the CAD verifier needs {', '.join(missing)}: {INSTALL_HINT}")
     from . import cad_geometry as geo
     from .cad_runner import ZygoteError
-    from .sandbox import SandboxError
 
     def total(fmt: float, g: float) -> float:
         return weights.scale * (weights.format_weight * fmt + (1 - weights.format_weight) * g)
@@ -98,10 +102,7 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
     if status != "ok":
         return Verdict(total(1.0, -1.0), {"format": 1.0, "geometry": -1.0}, status, reason, source, info)
 
-    try:
-        c = geo.compare(pred, gold_mesh, mode, n_points, cd_min, cd_max)
-    except ValueError as e:
-        return Verdict.unjudged("infra_error", f"cad: {e}")
+    c = geo.compare(pred, gold_mesh, mode, n_points, cd_min, cd_max)
     parts = {"format": 1.0, "cd": c.cd, "r_cd": c.r_cd}
     info.update(n_faces=len(pred.faces), cd_floor=c.cd_floor)
     if c.iou is None and weights.needs_iou:

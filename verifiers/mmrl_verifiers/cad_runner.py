@@ -138,7 +138,10 @@ def run_job(job: dict, own_pid_namespace: bool) -> dict:
     os.chdir(workdir)
     pid = os.fork()
     if pid == 0:
-        _child(job["script"], limits)
+        try:
+            _child(job["script"], limits)
+        finally:  # the child must never return into the zygote's loop
+            os._exit(EXIT_SCRIPT_ERROR)
     pidfd = os.pidfd_open(pid)
     timed_out = not select.select([pidfd], [], [], limits["wall_s"])[0]
     try:
