@@ -38,7 +38,7 @@ def test_gsm8k_gold_solutions(pool):
     # ... and the boxed answer alone (the `make main` job).
     boxed = pool.map([{"verifier": "math", "response": f"The answer is \\boxed{{{g}}}.", "gold": g}
                       for g in numbers])
-    pairs = [(i, g) for i, g in shifted_pairs(numbers)]
+    pairs = shifted_pairs(numbers)
     other = pool.map([{"verifier": "math", "response": rows[i]["answer"], "gold": g, "answer_format": "free"}
                       for i, g in pairs])
     assert [i for i, v in enumerate(own) if v.score != 1.0] == []
