@@ -19,7 +19,6 @@ from pathlib import Path
 from mmrl_verifiers import VerifierPool
 from mmrl_verifiers.code import driver_records
 from mmrl_verifiers.code_datasets import call_gold, humaneval, mbpp, mbpp_plus, wrong_solution
-from mmrl_verifiers.sandbox import Limits
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SLOW_OK = {"time_limit_s": 5}  # per test 10 s, for slow canonical solutions on a busy machine
@@ -51,7 +50,7 @@ def three_ways(rows: list[dict], empty: callable) -> list[tuple[str, str, dict]]
 def plus_outputs(row: dict) -> tuple[list, str | None]:
     """The canonical solution's results on plus_input, or why there are none."""
     inputs = row["plus_input"]
-    records, res = driver_records(row["solution"], "call", inputs, row["entry_point"], limits=Limits(wall_s=10.0))
+    records, res = driver_records(row["solution"], "call", inputs, row["entry_point"], per_test_s=10.0)
     if -1 in records:
         return [], f"loading failed: {records[-1].get('error')}"
     missing = [i for i in range(len(inputs)) if i not in records]

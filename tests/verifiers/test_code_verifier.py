@@ -157,6 +157,12 @@ def test_sandbox_unavailable_is_unjudged(monkeypatch):
     assert verify("code", fenced(ADD_STDIN), STDIO, sandbox_mode="unsafe-rlimits-only").score == 1.0
 
 
+@pytest.mark.parametrize("option, value", [("reward_mode", "partial"), ("sandbox_mode", "docker")])
+def test_bad_options_are_unjudged_with_a_reason(option, value):
+    v = verify("code", fenced(ADD_STDIN), STDIO, **{option: value})
+    assert v.score is None and v.status == "infra_error" and option in v.reason and value in v.reason
+
+
 def test_pool_and_batch_file(tmp_path):
     rows = [{"response": fenced(ADD_STDIN), "gold": STDIO},
             {"response": fenced("print(0)\n"), "gold": STDIO},

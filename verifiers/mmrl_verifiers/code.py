@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable
 
-from .sandbox import Limits, RunResult, SandboxError, run_sandboxed
+from .sandbox import MODES as SANDBOX_MODES, Limits, RunResult, SandboxError, run_sandboxed
 from .verdict import Verdict
 
 MODES = ("stdio", "call", "assert")
@@ -310,6 +310,8 @@ def verify_code(response: str, gold: Any, reward_mode: str = "binary", require_f
                 allow_truncated: bool = False) -> Verdict:
     if reward_mode not in ("binary", "fraction"):
         return Verdict.unjudged("infra_error", f"reward_mode must be 'binary' or 'fraction', got {reward_mode!r}")
+    if sandbox_mode not in SANDBOX_MODES:
+        return Verdict.unjudged("infra_error", f"sandbox_mode must be one of {', '.join(SANDBOX_MODES)}, got {sandbox_mode!r}")
     try:
         g = parse_gold(gold)
     except GoldError as e:

@@ -47,7 +47,7 @@ def mbpp_plus(path: str | Path) -> Iterator[dict[str, Any]]:
             yield {"task_id": row["task_id"], "prompt": row["prompt"], "entry_point": row["entry_point"],
                    "solution": row["canonical_solution"], "base_input": row["base_input"],
                    "plus_input": row["plus_input"], "atol": float(row["atol"] or 0),
-                   "gold": {"mode": "assert", "tests": asserts}}
+                   "gold": {"mode": "assert", "tests": asserts, "setup": "import math"}}  # asserts use math.isclose
 
 
 def call_gold(fn_name: str, inputs: list[list[Any]], outputs: list[Any], atol: float = 0.0) -> dict[str, Any]:
