@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mmrl_verifiers import sandbox
-from mmrl_verifiers.sandbox import Limits, SandboxUnavailable, run_sandboxed
+from mmrl_verifiers.sandbox import Limits, SandboxError, SandboxUnavailable, run_sandboxed
 from sandbox_checks import host_guard, leftovers
 
 PY = [sys.executable, "-I", "main.py"]
@@ -71,6 +71,11 @@ def test_collect_does_not_follow_links_out_of_the_job_dir(host_file):
 def test_file_names_must_stay_inside_the_job_dir():
     with pytest.raises(ValueError, match="outside the job dir"):
         run_sandboxed(PY, files={"../evil.py": "x"})
+
+
+def test_a_broken_sandbox_raises_instead_of_blaming_the_program():
+    with pytest.raises(SandboxError, match="the sandbox failed: bwrap: .*/no/such/dir"):
+        run_sandboxed(["true"], ro_paths=("/no/such/dir",))
 
 
 def test_unknown_mode_is_refused():

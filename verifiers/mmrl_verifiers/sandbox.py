@@ -240,8 +240,8 @@ def _execute(argv: list[str], job: Path, env: dict[str, str], stdin: str | bytes
         wall = time.monotonic() - t0
     code = 128 - code if code < 0 else code  # unsafe mode: -N from subprocess means signal N
     stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    if mode == "bwrap" and code == 1 and stderr.startswith("bwrap: "):
-        raise SandboxError(f"bwrap failed: {stderr.strip().splitlines()[0]}")
+    if code != 0 and stderr.startswith(("bwrap: ", "prlimit: ", "setpriv: ")):  # the wrappers, not the program
+        raise SandboxError(f"the sandbox failed: {stderr.strip().splitlines()[0]}")
     if limit_hit:
         return RunResult(None, stdout, stderr, limit_hit == "wall", limit_hit, wall)
     return RunResult(code, stdout, stderr, False, _limit_from_exit(code, stderr), wall)
