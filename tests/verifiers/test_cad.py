@@ -106,12 +106,15 @@ def test_cadrille_preset_k15():
     ("while True: pass", "timeout", "wall-clock limit", 3),                       # K14 (wall 3 s here)
     ("import time\ntime.sleep(1000)", "timeout", "wall-clock limit", 3),
     ("x = bytearray(8 * 1024**3)", "resource_limit", "memory limit", 3),
-    ("x = []\nwhile True: x.append(bytearray(50 << 20))", "resource_limit", "memory limit", 3),
+    ("x = []\nwhile True: x.append(bytearray(100 << 20))", "resource_limit", "memory limit", 20),
     ("open('big.bin', 'wb').write(b'x' * (200 << 20))", "resource_limit", "file-size limit", 3),
     ("open('/work/evil.txt', 'w').write('x')", "runtime_error", "Error", 3),
     ("import os\nos.system('touch /tmp/evil')\nopen('/etc/passwd').read()", "runtime_error", "passwd", 3),
     ("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)", "runtime_error", "Network is unreachable", 3),
     ("import os\nwhile True: os.fork()", "timeout", "wall-clock limit", 3),        # fork bomb, capped by nproc
+    ("import os\nos.mkfifo('mesh.npz')\nos._exit(0)", "runtime_error", "without its shape", 3),
+    ("import os\nos.symlink('/etc/hostname', 'mesh.npz')\nos._exit(0)", "runtime_error", "without its shape", 3),
+    ("import os\nopen('mesh.npz', 'wb').write(b'junk')\nos._exit(0)", "runtime_error", "invalid shape", 3),
 ])
 def test_hostile_scripts_end_within_limits(body, status, why, limit_s):
     v = cad_verify(body, wall_s=limit_s, memory_mb=1536)  # cadquery itself maps ~1 GiB

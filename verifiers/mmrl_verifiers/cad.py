@@ -97,7 +97,7 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
     if status == "ok":
         try:
             pred = _mesh_from_npz(answer["mesh"])
-        except (geo.InvalidShape, ValueError, KeyError) as e:
+        except Exception as e:  # whatever the script left there, an unreadable mesh is its failure
             status, reason = "runtime_error", f"invalid shape: {e}"
     if status != "ok":
         return Verdict(total(1.0, -1.0), {"format": 1.0, "geometry": -1.0}, status, reason, source, info)
@@ -138,26 +138,21 @@ class GoldError(ValueError):
 
 def _gold(gold, limits: dict, sandbox_mode: str):
     """(reference mesh, compare mode) from a path or a {mesh_path | script, compare_mode} dict."""
-    from . import cad_geometry as geo
     spec = {"mesh_path": gold} if isinstance(gold, (str, os.PathLike)) else gold
     if not isinstance(spec, dict) or not ({"mesh_path", "script"} & spec.keys()):
         raise GoldError(f"CAD gold must be a mesh path or a dict with mesh_path or script, got {gold!r:.200}")
     mode = spec.get("compare_mode", "normalized")
     if mode not in ("normalized", "absolute"):
         raise GoldError(f"gold compare_mode must be 'normalized' or 'absolute', got {mode!r}")
-    try:
-        if "mesh_path" in spec:
-            path = os.fspath(spec["mesh_path"])
-            if not os.path.isfile(path):
-                raise GoldError(f"reference mesh {path} not found")
+    if "mesh_path" in spec:
+        path = os.fspath(spec["mesh_path"])
+        if not os.path.isfile(path):
+            raise GoldError(f"reference mesh {path} not found")
+        try:
             return _load_gold_mesh(path, os.path.getmtime(path)), mode
-        return _gold_from_script(spec["script"], limits["wall_s"], limits["memory_mb"], sandbox_mode), mode
-    except geo.InvalidShape as e:
-        raise GoldError(f"reference shape is unusable: {e}") from None
-    except GoldError:
-        raise
-    except (OSError, ValueError) as e:
-        raise GoldError(f"cannot read the reference mesh: {e}") from None
+        except Exception as e:  # trimesh raises many kinds of error on a malformed file
+            raise GoldError(f"cannot use the reference mesh {path}: {e}") from None
+    return _gold_from_script(spec["script"], limits["wall_s"], limits["memory_mb"], sandbox_mode), mode
 
 
 @functools.lru_cache(maxsize=256)
@@ -171,10 +166,13 @@ def _load_gold_mesh(path: str, mtime: float):
 def _gold_from_script(script: str, wall_s: float, memory_mb: int, sandbox_mode: str):
     answer = _runner(sandbox_mode).run(script, {"wall_s": wall_s, "cpu_s": int(wall_s) + 1,
                                                 "memory_mb": memory_mb, "fsize_mb": 64})
+    digest = hashlib.sha256(script.encode()).hexdigest()[:12]
     if answer["status"] != "ok":
-        digest = hashlib.sha256(script.encode()).hexdigest()[:12]
         raise GoldError(f"reference script {digest} failed: {answer['status']}: {answer['reason']}")
-    return _mesh_from_npz(answer["mesh"])
+    try:
+        return _mesh_from_npz(answer["mesh"])
+    except Exception as e:
+        raise GoldError(f"reference script {digest} built an unusable shape: {e}") from None
 
 
 def _mesh_from_npz(b64: str):

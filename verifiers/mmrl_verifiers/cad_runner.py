@@ -21,6 +21,7 @@ import resource
 import select
 import signal
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -117,14 +118,14 @@ def _judge(code: int | None, signum: int | None, timed_out: bool, limits: dict) 
         return "timeout", f"the script used over its {limits['cpu_s']} s CPU limit and was killed"
     if signum == signal.SIGKILL:
         return "resource_limit", "the script was killed (CPU hard limit or out of memory)"
+    if code == EXIT_OK:
+        return "ok", ""
     if code == EXIT_MEMORY or "MemoryError" in err or "std::bad_alloc" in err:
         return "resource_limit", f"the script exceeded its {limits['memory_mb']} MiB memory limit"
     if "File too large" in err:
         return "resource_limit", f"the script wrote over its {limits['fsize_mb']} MiB file-size limit"
     if signum is not None:
         return "runtime_error", f"the script was killed by signal {signal.Signals(signum).name}"
-    if code == EXIT_OK:
-        return "ok", ""
     if code == EXIT_NO_SOLID:
         return "runtime_error", err or "the script built no solid"
     return "runtime_error", err or f"the script exited with code {code}"
@@ -155,14 +156,26 @@ def run_job(job: dict, own_pid_namespace: bool) -> dict:
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     verdict, reason = _judge(code, signum, timed_out, limits)
-    mesh = None
-    if verdict == "ok":  # the file-size limit bounds the mesh too
-        with open("mesh.npz", "rb") as f:
-            mesh = base64.b64encode(f.read()).decode()
+    mesh = _read_mesh() if verdict == "ok" else None
+    if verdict == "ok" and mesh is None:
+        verdict, reason = "runtime_error", "the script ended without its shape being exported (mesh.npz)"
     os.chdir(home)
     shutil.rmtree(workdir, ignore_errors=True)
     return {"id": job["id"], "status": verdict, "reason": reason, "mesh": mesh,
             "wall_s": round(time.monotonic() - t0, 3)}
+
+
+def _read_mesh() -> str | None:
+    """mesh.npz as base64, if it is a regular file (the script may have planted a link or a FIFO).
+    The file-size limit bounds it."""
+    try:
+        fd = os.open("mesh.npz", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return base64.b64encode(f.read()).decode()
 
 
 def _kill_all_but_me() -> None:
