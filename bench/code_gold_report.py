@@ -88,7 +88,7 @@ def main() -> int:
                 outputs = list(ex.map(plus_outputs, rows))
             no_ref = {r["task_id"]: why for r, (_, why) in zip(rows, outputs) if why}
             named = [(f"{r['task_id']}|plus", r["solution"], call_gold(r["entry_point"], r["plus_input"], outs, r["atol"]))
-                     for r, (outs, why) in zip(rows, outputs) if not why]
+                     for r, (outs, why) in zip(rows, outputs) if not why and r["plus_input"]]
             verdicts = verify_all(pool, named, max_tests=None)  # every plus input, not the 32 longest
             n_inputs = sum(len(r["plus_input"]) for r in rows)
             print(f"MBPP+ plus inputs ({n_inputs} calls over {len(rows)} tasks): canonical runs cleanly on "

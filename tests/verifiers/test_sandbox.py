@@ -3,6 +3,7 @@
 Every adversarial program carries a unique marker in its command line (forked children inherit it);
 after the run no process with that marker may be left, and a file outside the sandbox is untouched."""
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -71,6 +72,20 @@ def test_collect_does_not_follow_links_out_of_the_job_dir(host_file):
 def test_file_names_must_stay_inside_the_job_dir():
     with pytest.raises(ValueError, match="outside the job dir"):
         run_sandboxed(PY, files={"../evil.py": "x"})
+
+
+def test_sandboxed_command_hosts_a_long_lived_process(tmp_path):
+    src = "import os, sys\nfor line in sys.stdin:\n    print(line.strip()[::-1], os.getuid() != 0, flush=True)\n"
+    argv, env = sandbox.sandboxed_command(tmp_path, PY, {"main.py": src})
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        proc.stdin.write("abc\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "cba True\n"
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
 
 
 def test_a_broken_sandbox_raises_instead_of_blaming_the_program():

@@ -46,7 +46,7 @@ def mbpp_plus(path: str | Path) -> Iterator[dict[str, Any]]:
             asserts = [l for l in row["assertion"].splitlines() if l.strip()]
             yield {"task_id": row["task_id"], "prompt": row["prompt"], "entry_point": row["entry_point"],
                    "solution": row["canonical_solution"], "base_input": row["base_input"],
-                   "plus_input": row["plus_input"], "atol": float(row["atol"] or 0),
+                   "plus_input": row["plus_input"] or [], "atol": float(row["atol"] or 0),  # Mbpp/793: {}
                    "gold": {"mode": "assert", "tests": asserts, "setup": "import math"}}  # asserts use math.isclose
 
 

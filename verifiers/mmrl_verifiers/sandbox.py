@@ -82,19 +82,28 @@ def run_sandboxed(cmd: list[str], files: dict[str, str | bytes] | None = None,
     if mode == "bwrap":
         check_bwrap()
     job = Path(tempfile.mkdtemp(prefix="mmrl-sbx-"))
-    uid = _sandbox_uid() if mode == "bwrap" else None
     try:
-        _write_files(job, files or {}, uid)
-        inside = JOB if mode == "bwrap" else str(job)
-        full_env = {**_base_env(inside), **(env or {})}
-        argv = _prlimit_argv(limits, mode) + list(cmd)
-        if mode == "bwrap":
-            argv = _bwrap_argv(job, argv, full_env, uid, ro_paths, limits.tmpfs_mb)
+        argv, full_env = sandboxed_command(job, cmd, files, limits, mode, env, ro_paths)
         result = _execute(argv, job, full_env, stdin, limits, mode)
         result.files = _collect(job, collect or [], limits.fsize_mb << 20)
         return result
     finally:
         shutil.rmtree(job, ignore_errors=True)
+
+
+def sandboxed_command(job: Path, cmd: list[str], files: dict[str, str | bytes] | None = None,
+                      limits: Limits = Limits(), mode: str = "bwrap", env: dict[str, str] | None = None,
+                      ro_paths: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """Write `files` into the (empty) job dir and return the argv and environment that run `cmd`
+    sandboxed there, for callers that manage a long-lived sandboxed process themselves (the CAD
+    zygote). Start it with `start_new_session=True` and cwd=job; kill its process group when done."""
+    uid = _sandbox_uid() if mode == "bwrap" else None
+    _write_files(job, files or {}, uid)
+    full_env = {**_base_env(JOB if mode == "bwrap" else str(job)), **(env or {})}
+    argv = _prlimit_argv(limits, mode) + list(cmd)
+    if mode == "bwrap":
+        argv = _bwrap_argv(job, argv, full_env, uid, ro_paths, limits.tmpfs_mb)
+    return argv, full_env
 
 
 # --- set-up -------------------------------------------------------------------------------------
