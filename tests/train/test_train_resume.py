@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from train_runs import TINY, metrics, start_train, train
 
-STEPS = 3
+STEPS = 2
 VOLATILE = ("time", "throughput/", "lr")  # wall-clock dependent
 ARGS = (f"training.steps={STEPS}", "training.deterministic=true", "logging.eval_samples=0", "checkpoint.export=true")
 
