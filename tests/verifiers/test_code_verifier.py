@@ -174,3 +174,9 @@ def test_pool_and_batch_file(tmp_path):
     out = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [o["score"] for o in out] == [1.0, 0.0, 1.0] and summary["count"] == 3
     assert out[1]["status"] == "wrong" and out[1]["parts"]["test_0"] == 0.0
+
+
+def test_set_order_is_the_same_in_every_run():  # PYTHONHASHSEED=0 holds inside (spec rule 6: determinism)
+    src = fenced("print(list({'apple', 'pear', 'fig', 'kiwi', 'plum', 'lime'}))\n")
+    gold = {"mode": "stdio", "tests": [{"input": "", "output": "?"}]}
+    assert len({verify("code", src, gold).reason for _ in range(3)}) == 1

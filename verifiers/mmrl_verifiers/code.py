@@ -35,9 +35,11 @@ MODES = ("stdio", "call", "assert")
 MAX_SOURCE_BYTES = 64 << 10
 MAX_WALL_S = 120.0  # per sandbox run, whatever the number of tests
 DRIVER = Path(__file__).with_name("code_driver.py")
-# `python -I -S` skips site's .pth processing (~40 ms a run); the venv's packages stay importable.
+# -s -P (no user site, no script dir on sys.path) rather than -I, because -I would also ignore
+# PYTHONHASHSEED=0 and make set/dict orders differ between runs. -S skips site's .pth processing
+# (~40 ms a run); the venv's packages stay importable. The sandbox sets the whole environment.
 SITE_DIRS = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-PYTHON = [sys.executable, "-I", "-S", "-c", f"import sys, site; site.setquit(); sys.path += {SITE_DIRS!r}; sys.argv = sys.argv[1:]; "
+PYTHON = [sys.executable, "-s", "-P", "-S", "-c", f"import sys, site; site.setquit(); sys.path += {SITE_DIRS!r}; sys.argv = sys.argv[1:]; "
           "__file__ = sys.argv[0]; exec(compile(open(__file__).read(), __file__, 'exec'))"]
 FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 PY_TAGS = {"", "python", "py", "python3"}

@@ -52,7 +52,7 @@ def mbpp_plus(path: str | Path) -> Iterator[dict[str, Any]]:
 
 def call_gold(fn_name: str, inputs: list[list[Any]], outputs: list[Any], atol: float = 0.0) -> dict[str, Any]:
     gold = {"mode": "call", "fn_name": fn_name,
-            "tests": [{"input": list(args), "output": out} for args, out in zip(inputs, outputs)]}
+            "tests": [{"input": list(args), "output": json.dumps(out)} for args, out in zip(inputs, outputs)]}
     if atol:
         gold["float_tol"] = {"abs": atol}
     return gold
