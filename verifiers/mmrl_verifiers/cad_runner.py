@@ -206,6 +206,15 @@ def serve(own_pid_namespace: bool) -> None:
         out.flush()
 
 
+def _remove_stale_job_dirs() -> None:
+    """Job dirs of processes that died without closing their runner (a pool worker that was
+    terminated runs no atexit hook): `mmrl-cad-<pid>-*` whose pid is gone."""
+    for path in Path(tempfile.gettempdir()).glob("mmrl-cad-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _sandboxed_command(job: Path, cmd: list[str], files: dict, limits, mode: str) -> tuple[list[str], dict]:
     """The command line and environment sandbox.run_sandboxed() uses (same isolation: bwrap
     namespaces, read-only system, fresh uid, rlimits via prlimit), for a long-lived process that
@@ -242,7 +251,8 @@ class ScriptRunner:
             sandbox.check_bwrap()
         # the zygote's own caps; each script then gets its own, lower ones (memory at most this)
         limits = sandbox.Limits(wall_s=0, cpu_s=3600, memory_mb=16384, nproc=64, fsize_mb=64)
-        self._job_dir = tempfile.mkdtemp(prefix="mmrl-cad-")
+        _remove_stale_job_dirs()
+        self._job_dir = tempfile.mkdtemp(prefix=f"mmrl-cad-{os.getpid()}-")
         with open(__file__, "rb") as f:
             files = {"cad_runner.py": f.read()}
         cmd = [sys.executable, "-I", "cad_runner.py", "serve"] + (["--own-pid-namespace"] if self.mode == "bwrap" else [])
