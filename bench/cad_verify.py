@@ -30,7 +30,7 @@ def cold_verification(program: str, gold: Path) -> float:
     """The same work without the zygote: a fresh sandboxed interpreter per script."""
     t0 = time.perf_counter()
     job = {"id": "0", "script": program, "limits": {"wall_s": 30, "cpu_s": 31, "memory_mb": 4096, "fsize_mb": 64}}
-    res = run_sandboxed([sys.executable, "-I", "cad_runner.py", "serve"],
+    res = run_sandboxed([sys.executable, "-s", "-P", "cad_runner.py", "serve"],
                         files={"cad_runner.py": Path(cad_runner.__file__).read_bytes()},
                         stdin=json.dumps(job) + "\n", limits=Limits(wall_s=60, memory_mb=4096, nproc=64, fsize_mb=64))
     answer = json.loads(res.stdout.splitlines()[-1])

@@ -1,6 +1,6 @@
 """Runs untrusted CadQuery scripts and returns the triangles of the solid they build.
 
-This file is started inside the sandbox as a zygote: `python -I cad_runner.py serve`. It imports
+This file is started inside the sandbox as a zygote: `python -s -P cad_runner.py serve`. It imports
 cadquery once (≈ 3-6 s), then reads one JSON job a line on stdin and runs each script in a forked
 child with its own limits, so a job costs milliseconds of start-up instead of a cold import. It
 answers one JSON line on stdout: {"id", "status", "reason", "mesh" (base64 .npz of vertices and
@@ -215,20 +215,6 @@ def _remove_stale_job_dirs() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _sandboxed_command(job: Path, cmd: list[str], files: dict, limits, mode: str) -> tuple[list[str], dict]:
-    """The command line and environment sandbox.run_sandboxed() uses (same isolation: bwrap
-    namespaces, read-only system, fresh uid, rlimits via prlimit), for a long-lived process that
-    run_sandboxed() cannot host. Mirrors its set-up lines; sandbox.py has no public API for this yet."""
-    from . import sandbox
-    uid = sandbox._sandbox_uid() if mode == "bwrap" else None
-    sandbox._write_files(job, files, uid)
-    env = sandbox._base_env(sandbox.JOB if mode == "bwrap" else str(job))
-    argv = sandbox._prlimit_argv(limits, mode) + list(cmd)
-    if mode == "bwrap":
-        argv = sandbox._bwrap_argv(job, argv, env, uid, (), limits.tmpfs_mb)
-    return argv, env
-
-
 class ZygoteError(RuntimeError):
     """The zygote could not be started or stopped answering (an infrastructure failure, not the script's)."""
 
@@ -255,8 +241,11 @@ class ScriptRunner:
         self._job_dir = tempfile.mkdtemp(prefix=f"mmrl-cad-{os.getpid()}-")
         with open(__file__, "rb") as f:
             files = {"cad_runner.py": f.read()}
-        cmd = [sys.executable, "-I", "cad_runner.py", "serve"] + (["--own-pid-namespace"] if self.mode == "bwrap" else [])
-        argv, env = _sandboxed_command(Path(self._job_dir), cmd, files, limits, self.mode)
+        # -s -P rather than -I: isolated from user site and cwd, but PYTHONHASHSEED=0 still applies
+        cmd = [sys.executable, "-s", "-P", "cad_runner.py", "serve"]
+        if self.mode == "bwrap":
+            cmd.append("--own-pid-namespace")
+        argv, env = sandbox.sandboxed_command(Path(self._job_dir), cmd, files, limits, self.mode)
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(argv, cwd=self._job_dir, env=env, stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
