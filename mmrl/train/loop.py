@@ -392,4 +392,7 @@ def _mean_over_ranks(metrics: dict) -> dict:
     gathered = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, metrics)
     keys = set().union(*gathered)
-    return {k: _mean(g[k] for g in gathered if k in g) for k in sorted(keys)}
+    # counts absent on a rank are zeros there; rates absent on a rank (no such verifier) are not
+    counted = ("verdict/", "data/", "reward/unjudged", "groups/")
+    return {k: _mean(g.get(k, 0) for g in gathered) if k.startswith(counted)
+            else _mean(g[k] for g in gathered if k in g) for k in sorted(keys)}
