@@ -9,6 +9,7 @@ import ast
 import gzip
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,7 +62,9 @@ def call_gold(fn_name: str, inputs: list[list[Any]], outputs: list[Any], atol: f
 def entry_point(code: str, tests: list[str]) -> str | None:
     """The function the tests call: the first top-level function of `code` named in the tests."""
     try:
-        names = [n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        with warnings.catch_warnings():  # MBPP code has invalid escape sequences
+            warnings.simplefilter("ignore")
+            names = [n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     except SyntaxError:
         return None
     called = re.findall(r"\b(\w+)\s*\(", " ".join(tests))
