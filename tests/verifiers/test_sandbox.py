@@ -122,7 +122,7 @@ def test_unsafe_mode_runs_with_rlimits_only_when_chosen():
 def test_infinite_loop_is_killed_at_the_wall_limit(host_file):
     res, elapsed = run_adversarial("while True: pass\n", host_file, wall_s=2.0)
     assert res.timed_out and res.limit_hit == "wall" and res.exit_code is None
-    assert 1.9 <= res.wall_s < 3.0 and elapsed < 4.0
+    assert 1.9 <= res.wall_s < 4.0 and elapsed < 6.0  # margins for a loaded CI
 
 
 def test_sleep_is_killed_by_the_wall_clock_not_cpu(host_file):
@@ -137,7 +137,7 @@ def test_cpu_limit_stops_a_busy_program_before_the_wall(host_file):
 
 def test_memory_bomb_hits_the_address_space_limit(host_file):
     res, elapsed = run_adversarial("x = bytearray(4 * 1024 ** 3)\n", host_file, memory_mb=512)
-    assert res.limit_hit == "memory" and "MemoryError" in res.stderr and elapsed < 3.0
+    assert res.limit_hit == "memory" and "MemoryError" in res.stderr and elapsed < 4.0
 
 
 def test_fork_bomb_is_capped_and_leaves_nothing(host_file):
@@ -194,7 +194,7 @@ def test_network_is_unreachable(host_file):
 def test_huge_output_is_cut_at_the_cap(host_file):
     src = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
     res, elapsed = run_adversarial(src, host_file, output_bytes=1 << 20)
-    assert res.limit_hit == "output" and len(res.stdout) == 1 << 20 and elapsed < 2.0
+    assert res.limit_hit == "output" and len(res.stdout) == 1 << 20 and elapsed < 3.0
 
 
 def test_big_file_hits_the_file_size_limit(host_file):
