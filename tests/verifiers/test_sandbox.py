@@ -143,7 +143,7 @@ def test_memory_bomb_hits_the_address_space_limit(host_file):
 def test_fork_bomb_is_capped_and_leaves_nothing(host_file):
     src = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     res, elapsed = run_adversarial(src, host_file, wall_s=2.0, nproc=16)
-    assert res.timed_out and elapsed < 4.0
+    assert res.timed_out and elapsed < 6.0  # wall 2 s + margin for a loaded CI
 
 
 def test_fork_limit_counts_only_this_sandbox(host_file):
