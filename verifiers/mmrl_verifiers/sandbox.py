@@ -318,7 +318,7 @@ def _kill_namespace(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + 30.0  # the kernel kills a fork bomb's tasks one by one: seconds on a busy host
     while time.monotonic() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
