@@ -31,7 +31,7 @@ def attack(program: str, gold: dict, **options):
         elapsed = time.monotonic() - t0
         assert leftovers(marker) == []
     wall_limit = 2 * 4.0 * (1 if gold["mode"] == "stdio" else len(gold["tests"])) + 2  # see code._limits
-    assert elapsed < wall_limit + 3.0, f"took {elapsed:.1f} s"
+    assert elapsed < wall_limit + 6.0, f"took {elapsed:.1f} s"  # + killing and reaping on a busy host
     assert verdict.score == 0.0, verdict
     return verdict
 
