@@ -1,11 +1,14 @@
 """Rollouts with transformers `generate`: the fallback engine (no vLLM needed), batched with left
-padding; sampling log-probs come from the processed scores, so they follow the same temperature /
-top-p semantics as vLLM's processed_logprobs."""
+padding. Sampling log-probs are read from the final processed scores (after the vision-token ban,
+temperature and top-p), the same semantics as vLLM's processed_logprobs, one step at a time rather
+than through output_scores, which would keep [sequences, vocab] floats for every generated token."""
 from __future__ import annotations
 
 import torch
-from transformers import GenerationConfig
+from transformers import (GenerationConfig, LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper,
+                          TopPLogitsWarper)
 
+from ..errors import UserError
 from ..models.backbone import encode_prompt, load_policy, tokenizer_of
 from .base import Completion, GenRequest, SamplingConfig
 from .guards import banned_tokens, check_images, check_prompt_length
@@ -45,6 +48,8 @@ class HFEngine:
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, tensor in named_tensors:
+                if name not in params:
+                    raise UserError(f"weight sync: the rollout model has no parameter {name!r}")
                 if params[name] is not tensor:  # a shared model needs no copy
                     params[name].copy_(tensor)
 
@@ -59,19 +64,23 @@ class HFEngine:
 
     def _generate_batch(self, encoded: list[dict], sampling: SamplingConfig) -> list[list[Completion]]:
         batch = _collate(encoded, self.pad)
+        sample = sampling.temperature > 0
+        # Temperature and top-p are our own processors (so the recorder runs after them); the config
+        # keeps them neutral so generate adds none of its own.
         config = GenerationConfig(**self.base_config, max_new_tokens=sampling.max_new_tokens,
-                                  num_return_sequences=sampling.n, do_sample=sampling.temperature > 0,
-                                  temperature=sampling.temperature or None, top_p=sampling.top_p, top_k=0,
-                                  suppress_tokens=self.banned or None, return_dict_in_generate=True,
-                                  output_scores=True)
+                                  num_return_sequences=sampling.n, do_sample=sample, temperature=1.0, top_p=1.0,
+                                  top_k=0 if sample else None, suppress_tokens=self.banned or None)
+        recorder = _SampledLogprobs()
+        warpers = [TemperatureLogitsWarper(sampling.temperature)] if sample and sampling.temperature != 1 else []
+        warpers += [TopPLogitsWarper(sampling.top_p)] if sample and sampling.top_p < 1 else []
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():
-            out = self.model.generate(**batch, generation_config=config)
+            sequences = self.model.generate(**batch, generation_config=config,
+                                            logits_processor=LogitsProcessorList(warpers + [recorder]))
         self.model.train(was_training)
-        new = out.sequences[:, batch["input_ids"].shape[1]:]
-        logprobs = torch.stack([torch.log_softmax(s.float(), -1).gather(-1, new[:, i:i + 1])[:, 0]
-                                for i, s in enumerate(out.scores)], 1)
+        new = sequences[:, batch["input_ids"].shape[1]:]
+        logprobs = recorder.finish(new[:, -1])
         results = []
         for row in range(new.shape[0]):
             ids = new[row].tolist()
@@ -82,6 +91,24 @@ class HFEngine:
                                       self.tokenizer.decode(ids[:keep], skip_special_tokens=True),
                                       "length" if stop is None else "stop", prompt))
         return [results[i:i + sampling.n] for i in range(0, len(results), sampling.n)]
+
+
+class _SampledLogprobs(LogitsProcessor):
+    """Last processor of each step: keeps that step's final log-probs until the next call, whose
+    input_ids end with the token sampled from them."""
+
+    def __init__(self):
+        self.pending, self.steps = None, []
+
+    def __call__(self, input_ids, scores):
+        if self.pending is not None:
+            self.steps.append(self.pending.gather(-1, input_ids[:, -1:])[:, 0])
+        self.pending = torch.log_softmax(scores.float(), -1)
+        return scores
+
+    def finish(self, last_tokens):
+        self.steps.append(self.pending.gather(-1, last_tokens[:, None])[:, 0])
+        return torch.stack(self.steps, 1)
 
 
 def _collate(encoded: list[dict], pad_id: int) -> dict:

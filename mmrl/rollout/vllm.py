@@ -10,7 +10,8 @@ import os
 import torch
 
 from ..errors import UserError
-from ..models.backbone import image_tokens, is_vlm, load_processor, prepare_images, resolve_model, tokenizer_of, torch_dtype
+from ..models.backbone import (image_tokens, is_vlm, load_processor, prepare_images, resolve_model, tokenizer_of,
+                               torch_dtype)
 from .base import Completion, GenRequest, SamplingConfig
 from .guards import banned_tokens, check_images, check_prompt_length
 from .threads import set_threads
@@ -22,7 +23,7 @@ class VLLMEngine:
         """threads: torch/OpenMP threads of this process, set before the engine starts (None = leave);
         kv_cache_gb: KV cache on the CPU (allocated up front); gpu_memory_utilization: on GPU nodes."""
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: tensors pass without copies
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gb)
         if threads:
             set_threads(threads)  # must precede LLM(): its worker disables torch.set_num_threads
         from transformers import AutoConfig
@@ -37,10 +38,10 @@ class VLLMEngine:
         self.pixels = (min_pixels, max_pixels)
         self.banned = list(banned_tokens(self.tokenizer))
         mm = {}
-        if self.vlm:
-            lo, hi = (min_pixels, max_pixels)
-            mm = dict(limit_mm_per_prompt={"image": max_images, "video": 0}, mm_processor_cache_gb=0,  # no host-memory growth
-                      mm_processor_kwargs={k: v for k, v in [("min_pixels", lo), ("max_pixels", hi)] if v})
+        if self.vlm:  # the preprocessor cache is off: a known source of host-memory growth in VLM RL
+            pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
+            mm = dict(limit_mm_per_prompt={"image": max_images, "video": 0}, mm_processor_cache_gb=0,
+                      mm_processor_kwargs={k: v for k, v in pixels.items() if v})
         dtype = str(torch_dtype(dtype)).removeprefix("torch.")
         self.llm = LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, enforce_eager=True, seed=seed,
                        logprobs_mode="processed_logprobs",  # log-probs of the distribution actually sampled from
