@@ -37,6 +37,7 @@ class VLLMEngine:
         self.max_prompt_len = max_prompt_len or max_model_len - 1
         self.pixels = (min_pixels, max_pixels)
         self.banned = list(banned_tokens(self.tokenizer))
+        self.stop_ids = _eos_ids(path)  # generation_config="vllm" below would otherwise drop the extra ones
         mm = {}
         if self.vlm:  # the preprocessor cache is off: a known source of host-memory growth in VLM RL
             pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
@@ -57,7 +58,8 @@ class VLLMEngine:
         # request's prefill is chunked. In-process, the sampler draws from torch's global RNG instead,
         # which we seed inside fork_rng: reproducible, and the trainer's RNG stream stays untouched.
         params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_new_tokens, logprobs=0, bad_words=self.banned or None)
+                                max_tokens=sampling.max_new_tokens, logprobs=0, bad_words=self.banned or None,
+                                stop_token_ids=self.stop_ids)
         with torch.random.fork_rng():
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
@@ -110,6 +112,17 @@ class VLLMEngine:
         if unknown or missing:
             raise UserError(f"weight sync needs all of the model's parameters by their HF names: "
                             f"unknown {sorted(unknown)[:3]}, missing {sorted(missing)[:3]}")
+
+
+def _eos_ids(path) -> list[int]:
+    """The folder's generation_config eos ids (e.g. Qwen's <|im_end|> and <|endoftext|>), as HF generate uses them."""
+    from transformers import GenerationConfig
+
+    try:
+        eos = GenerationConfig.from_pretrained(path).eos_token_id
+    except OSError:  # no generation_config.json: the tokenizer's eos alone
+        return []
+    return [] if eos is None else list(eos) if isinstance(eos, list) else [eos]
 
 
 def _reload_in_worker(worker, named):  # runs inside the vLLM worker
