@@ -29,10 +29,17 @@ class Backbone(Section):
     max_pixels: int = Field(28 * 28 * 256, gt=0)
 
 
+class MixPart(Section):
+    name: str                       # the samples' data source (DUMP's arm): "<name>/<index>"
+    task: str
+    config: dict[str, Any] = {}
+
+
 class Generator(Section):
     kind: Literal["reasoning_gym", "count_shapes"] = "reasoning_gym"
     task: str = "basic_arithmetic"  # reasoning-gym task name
     config: dict[str, Any] = {}     # keyword arguments of the task's generator
+    mix: list[MixPart] = []         # reasoning-gym: several named sources in equal shares (replaces task/config)
     train_size: int = Field(2000, gt=0)
     held_out_size: int = Field(200, ge=0)
     seed: int = 1234
@@ -107,6 +114,38 @@ class Checkpoint(Section):
     export: bool = True               # plain HF folder (model + processor) at the end
 
 
+class DynamicSampling(Section):
+    enabled: bool = False
+    low: float = Field(0.0, ge=0, le=1)   # keep groups with low < accuracy < high (band_pass: inclusive)
+    high: float = Field(1.0, ge=0, le=1)
+    band_pass: bool = False
+    max_rounds: int = Field(3, ge=1)      # generation rounds per step; at the bound: train on what passed
+
+
+class Dump(Section):
+    enabled: bool = False
+    source_key: str = "source"            # the sample field naming its data source (a trailing /<index> is dropped)
+    window: int = Field(300, ge=1)        # recent |advantages| kept per source
+    tau: float = Field(0.1, gt=0)         # softmax temperature over UCB scores
+    exploration: float = Field(1.0, ge=0)
+
+
+class Clpo(Section):
+    enabled: bool = False
+    hard_max: float = Field(0.3, ge=0, le=1)    # group accuracy <= hard_max: hard (rewritten to simplify)
+    medium_max: float = Field(0.7, ge=0, le=1)  # <= medium_max: medium (rewritten to diversify)
+    rewrite: Literal["both", "hard_only", "medium_only"] = "both"
+    rewrite_temperature: float = Field(0.7, gt=0)
+    rewrite_max_tokens: int = Field(400, ge=1)
+    kl_scale_hard: float = Field(0.5, ge=0)
+
+
+class Curriculum(Section):
+    dynamic_sampling: DynamicSampling = DynamicSampling()
+    dump: Dump = Dump()
+    clpo: Clpo = Clpo()
+
+
 class Recipe(Section):
     name: str = "run"
     output_dir: str = "runs/{name}"   # relative to the working directory
@@ -118,6 +157,7 @@ class Recipe(Section):
     training: Training = Training()
     logging: Logging = Logging()
     checkpoint: Checkpoint = Checkpoint()
+    curriculum: Curriculum = Curriculum()
     _source: str | None = PrivateAttr(None)  # the YAML file this came from
 
     @property

@@ -56,6 +56,12 @@ def count_shapes_samples(out_dir: Path, split: str, size: int, seed: int, config
 def task_samples(generator, out_dir: Path, split: str, size: int, seed: int) -> list[dict]:
     if generator.kind == "count_shapes":
         return count_shapes_samples(out_dir, split, size, seed, generator.config)
+    if generator.mix:  # named sources in equal shares (a curriculum's arms, e.g. easy vs hard)
+        out = []
+        for k, part in enumerate(generator.mix):
+            share = reasoning_gym_samples(part.task, size // len(generator.mix), seed + k, part.config)
+            out += [{**s, "source": f"{part.name}/{i}"} for i, s in enumerate(share)]
+        return out
     return reasoning_gym_samples(generator.task, size, seed, generator.config)
 
 

@@ -25,6 +25,8 @@ from .distributed import accelerator_env, rank_and_world, single_rank_env
 from .engine import build_policy, build_reference, full_named_parameters
 from .metrics import MetricsLogger
 from .rewards import score_responses
+from ..curriculum import fill_batch
+from ..curriculum.step import StepCurriculum
 
 SUMMED = {"pg_loss", "kl", "loss", "kl_prcp", "entropy_ori", "entropy_mask"}  # partial sums per micro-batch
 
@@ -84,11 +86,14 @@ class Trainer:
         from ..data import StepSampler
         self.sampler = StepSampler(len(self.samples), r.rollout.prompts_per_step, self.rank, self.world,
                                    r.training.seed, r.data.shuffle)
+        self.curriculum = StepCurriculum(r.curriculum, self.samples, self.sampler, self.algo, r.training.seed,
+                                         self.rank)
         resume_from = ckpt.find_resume(self.run_dir, r.checkpoint.resume)
         if resume_from is not None:
             state = ckpt.load(self.engine, resume_from, self.rank)
             self.step = state["step"]
             self.algo.load_state_dict(state.get("algorithm", {}))
+            self.curriculum.load_state_dict(state.get("curriculum", {}))
             self._say(f"resumed from {resume_from} at step {self.step}")
             if self.step >= r.training.steps:
                 self._say(f"already at step {self.step} of training.steps={r.training.steps}: nothing to train "
@@ -163,7 +168,8 @@ class Trainer:
                 getattr(self, part).close()
 
     def save(self) -> None:
-        state = {"algorithm": self.algo.state_dict(), "sampler": self.sampler.state_dict(self.step)}
+        state = {"algorithm": self.algo.state_dict(), "sampler": self.sampler.state_dict(self.step),
+                 "curriculum": self.curriculum.state_dict()}
         ckpt.save(self.engine, self.run_dir, self.step, state, self.rank, self.recipe.checkpoint.keep)
 
     def export(self, out: Path) -> None:
@@ -181,48 +187,50 @@ class Trainer:
     def train_step(self, step: int) -> dict:
         r = self.recipe
         seed_all(r.training.seed * 1_000_003 + step * 1009 + self.rank)
-        timings, t0 = {}, time.perf_counter()
+        timings, t0 = {"time/rollout": 0.0, "time/reward": 0.0}, time.perf_counter()
         counts = defaultdict(int)
-
-        prompts = self._prompts(self.sampler.indices(step - 1), counts)
-        requests = [p["request"] for p in prompts]
         from ..rollout import SamplingConfig
         sampling = SamplingConfig(n=r.rollout.n, temperature=r.rollout.temperature, top_p=r.rollout.top_p,
                                   max_new_tokens=r.rollout.max_new_tokens,
                                   seed=torch.randint(0, 2**31 - 1, ()).item() if r.rollout.engine == "hf" else None)
-        t = time.perf_counter()
-        outputs = self.rollout.generate(requests, sampling) if requests else []
-        timings["time/rollout"] = time.perf_counter() - t
+        rows, completions, accuracies, round_metrics = [], [], [], []
 
-        rows, samples, completions = [], [], []
-        for g, (p, outs) in enumerate(zip(prompts, outputs)):
-            for c in outs:
-                if not c.token_ids:  # nothing generated: keep one pad token, masked by its reward
-                    continue
-                rows.append(Row(g, p["index"], p["encoded"], list(c.token_ids), list(c.logprobs), c.finish_reason,
-                                p.get("masked")))
-                samples.append(p["sample"])
-                completions.append(c)
-        t = time.perf_counter()
-        rewards, accuracies, reward_metrics = score_responses(self.pool, samples, completions, r.data, r.verifiers)
-        timings["time/reward"] = time.perf_counter() - t
-        for row, reward in zip(rows, rewards):
-            row.reward = reward
+        def generate_round(k: int) -> list[list[int]]:
+            """One generation round (more only with dynamic sampling); its groups as row positions."""
+            first, group_base = len(rows), k * r.rollout.prompts_per_step
+            prompts = self._prompts(self.curriculum.indices(step, k, r.rollout.prompts_per_step), counts)
+            new_rows, new_completions, new_acc, m = self._rollout_round(prompts, sampling, group_base, timings)
+            rows.extend(new_rows), completions.extend(new_completions), accuracies.extend(new_acc)
+            round_metrics.append(m)
+            groups: dict[int, list[int]] = defaultdict(list)
+            for i in range(first, len(rows)):
+                if rows[i].reward is not None:
+                    groups[rows[i].group].append(i)
+            return list(groups.values())
 
-        metrics = {**reward_metrics, **{f"data/{k}": v for k, v in counts.items()}}
-        judged = [a for a in accuracies if a is not None]
+        kept_groups, ds_metrics = fill_batch(generate_round, lambda g: [accuracies[i] for i in g],
+                                             r.rollout.prompts_per_step, self.curriculum.max_rounds,
+                                             self.curriculum.rule)
+        rewards = [row.reward for row in rows]
+        metrics = {**_merge_rounds(round_metrics), **{f"data/{k}": v for k, v in counts.items()}}
+        if r.curriculum.dynamic_sampling.enabled:
+            metrics.update(ds_metrics)
+        metrics["groups/kept"] = len(kept_groups)
+        metrics["groups/dropped"] = ds_metrics["dynamic_sampling/groups_seen"] - len(kept_groups)
         metrics["reward/mean"] = _mean([x for x in rewards if x is not None])
-        metrics["accuracy"] = _mean(judged)
+        metrics["accuracy"] = _mean([a for a in accuracies if a is not None])
         lengths = [len(c.token_ids) for c in completions]
         metrics["response/length_mean"] = _mean(lengths)
         metrics["response/length_max"] = max(lengths, default=0)
         metrics["response/truncation_rate"] = _mean([c.finish_reason == "length" for c in completions])
 
-        kept = self._filter_groups(rows, accuracies, metrics)
+        kept = [rows[i] for g in kept_groups for i in g]
         if kept:
             metrics.update(self._update(Batch(kept, self.tokenizer.pad_token_id or 0), timings))
         else:
             metrics["update/skipped"] = 1
+        metrics.update(self.curriculum.learn([row.prompt_key for row in rows],
+                                             [getattr(row, "advantage", 0.0) for row in rows]))
         t = time.perf_counter()
         if not (r.rollout.engine == "hf" and r.training.zero_stage != 3):
             self.rollout.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
@@ -281,25 +289,28 @@ class Trainer:
             out.append(item)
         return out
 
-    def _filter_groups(self, rows: list[Row], accuracies: list, metrics: dict) -> list[Row]:
-        """Drop unjudged responses, groups left with < 2 responses, and groups the algorithm filters."""
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i, row in enumerate(rows):
-            if row.reward is not None:
-                groups[row.group].append(i)
-        keep_filter = self.algo.group_filter
-        kept, dropped = [], 0
-        for members in groups.values():
-            ok = len(members) >= self.algo.min_group_size
-            if ok and keep_filter is not None:
-                ok = keep_filter.keep([accuracies[i] for i in members])
-            if ok:
-                kept += [rows[i] for i in members]
-            else:
-                dropped += 1
-        metrics["groups/dropped"] = dropped
-        metrics["groups/kept"] = len(groups) - dropped
-        return kept
+    def _rollout_round(self, prompts: list[dict], sampling, group_base: int, timings: dict):
+        """Generate n responses per prompt and score them -> (rows with rewards, completions,
+        accuracies, reward metrics). Group ids start at `group_base` (unique across rounds)."""
+        r = self.recipe
+        t = time.perf_counter()
+        outputs = self.rollout.generate([p["request"] for p in prompts], sampling) if prompts else []
+        timings["time/rollout"] += time.perf_counter() - t
+        rows, samples, completions = [], [], []
+        for g, (p, outs) in enumerate(zip(prompts, outputs)):
+            for c in outs:
+                if not c.token_ids:  # nothing generated: nothing to train on
+                    continue
+                rows.append(Row(group_base + g, p["index"], p["encoded"], list(c.token_ids), list(c.logprobs),
+                                c.finish_reason, p.get("masked")))
+                samples.append(p["sample"])
+                completions.append(c)
+        t = time.perf_counter()
+        rewards, accuracies, metrics = score_responses(self.pool, samples, completions, r.data, r.verifiers)
+        timings["time/reward"] += time.perf_counter() - t
+        for row, reward in zip(rows, rewards):
+            row.reward = reward
+        return rows, completions, accuracies, metrics
 
     # ------------------------------------------------------------------ the update
 
@@ -340,6 +351,9 @@ class Trainer:
         adv, adv_metrics = algo.advantages(rewards, groups, mask, prompt_keys=[row.prompt_key for row in batch.rows],
                                            old_logp=old, ref_logp=ref)
         metrics.update({f"advantage/{k}": v for k, v in adv_metrics.items()})
+        seq_adv = (adv * mask).sum(-1) / mask.sum(-1).clamp(min=1) if adv.dim() == 2 else adv
+        for row, a in zip(batch.rows, seq_adv.tolist()):
+            row.advantage = a  # the response's sequence advantage (DUMP's learnability signal)
         has_image = torch.tensor([row.masked_prompt is not None and "pixel_values" in row.prompt for row in batch.rows])
 
         t = time.perf_counter()
@@ -378,6 +392,13 @@ class Trainer:
         metrics["update/optimizer_steps"] = n_steps
         metrics["update/micro_batches"] = len(batch.micro_batches(budget))
         return metrics
+
+
+def _merge_rounds(per_round: list[dict]) -> dict:
+    """Reward metrics of several generation rounds: counts add up, rates average."""
+    keys = set().union(*per_round) if per_round else set()
+    counted = ("verdict/", "reward/unjudged")
+    return {k: (sum if k.startswith(counted) else _mean)([m[k] for m in per_round if k in m]) for k in keys}
 
 
 def _mean(values) -> float:

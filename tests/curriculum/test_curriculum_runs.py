@@ -1,0 +1,53 @@
+"""Short real runs (SmolLM2 on the HF engine, 2 steps) of the curriculum options: their metrics are
+logged in metrics.jsonl and DUMP's state survives in the checkpoint. One run carries both dynamic
+sampling and DUMP (they compose; it also keeps the suite short)."""
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+from train_runs import TINY, metrics, train  # noqa: E402
+
+from mmrl.curriculum import DUMPSampler
+
+pytestmark = pytest.mark.integration
+MIX = ("data.generate.mix=[{name: easy, task: chain_sum, config: {min_terms: 2, max_terms: 2, min_digits: 1, "
+       "max_digits: 1}}, {name: hard, task: chain_sum, config: {min_terms: 5, max_terms: 5, min_digits: 4, "
+       "max_digits: 4}}]")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    # high=0.0 with the strict filter keeps no group: every round is spent and the step still completes
+    out = tmp_path_factory.mktemp("curriculum") / "run"
+    train(TINY, out, "training.steps=2", MIX, "curriculum.dump.enabled=true",
+          "curriculum.dynamic_sampling.enabled=true", "curriculum.dynamic_sampling.high=0.0",
+          "curriculum.dynamic_sampling.max_rounds=2")
+    return out
+
+
+def test_dynamic_sampling_spends_its_rounds_and_never_aborts(run):
+    m = metrics(run)
+    for step in (1, 2):
+        assert m[step]["dynamic_sampling/rounds"] == 2
+        assert m[step]["dynamic_sampling/groups_seen"] == 4  # 2 rounds x 2 prompts
+        assert m[step]["dynamic_sampling/groups_kept"] == 0
+        assert m[step]["dynamic_sampling/short_by"] == 2
+        assert m[step]["update/skipped"] == 1
+
+
+def test_dump_probabilities_are_logged_every_step_and_match_the_saved_state(run):
+    m = metrics(run)
+    ps = [{k[len("dump/p/"):]: v for k, v in m[step].items() if k.startswith("dump/p/")} for step in (1, 2)]
+    for p in ps:
+        assert set(p) == {"easy", "hard"}
+        assert math.isclose(sum(p.values()), 1.0, abs_tol=1e-6)
+    import torch
+    state = torch.load(run / "checkpoints" / "step_2" / "trainer_state_rank0.pt", weights_only=False)
+    dump = state["curriculum"]["dump"]
+    assert sum(dump["seen"].values()) == 2 * 2 * 2 * 4  # steps x rounds x prompts x n: every response counts
+    sampler = DUMPSampler(["easy", "hard"])  # the recipe defaults: window 300, tau 0.1, exploration 1
+    sampler.load_state_dict(dump)
+    assert sampler.probabilities() == pytest.approx(ps[1])
