@@ -185,11 +185,12 @@ class Algorithm:
     def loss(self, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *,
              ref_logp: Tensor | None = None, entropy: Tensor | None = None,
              masked_logp: Tensor | None = None, has_image: Tensor | None = None,
-             scale: LossScale | None = None) -> tuple[Tensor, dict[str, float]]:
+             scale: LossScale | None = None, kl_scale: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         """Loss of one micro-batch (scalar, to minimise) and its metrics.
 
         logp [B, T] has gradient; old_logp/ref_logp [B, T] do not. `scale` holds the normalizers of
         the whole mini-batch (LossScale.of(minibatch_mask)); None = this batch is the mini-batch.
+        kl_scale [B]: a per-sample multiplier of the KL term (CLPO's difficulty-aware KL); None = 1.
         """
         _check_same_shape(logp=logp, old_logp=old_logp, advantages=advantages, mask=mask,
                           ref_logp=ref_logp, entropy=entropy, masked_logp=masked_logp)
@@ -209,7 +210,8 @@ class Algorithm:
         if self.needs_reference and ref_logp is None:
             raise ValueError(f"algorithm '{self.name}' has beta > 0: pass ref_logp")
         if ref_logp is not None:
-            kl = agg(kl_penalty(logp, ref_logp, p.kl_estimator))
+            per_token = kl_penalty(logp, ref_logp, p.kl_estimator)
+            kl = agg(per_token if kl_scale is None else per_token * kl_scale[:, None].to(per_token.dtype))
             total = total + p.beta * kl
             metrics["kl"] = float(kl.detach())
 

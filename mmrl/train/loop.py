@@ -193,7 +193,7 @@ class Trainer:
         sampling = SamplingConfig(n=r.rollout.n, temperature=r.rollout.temperature, top_p=r.rollout.top_p,
                                   max_new_tokens=r.rollout.max_new_tokens,
                                   seed=torch.randint(0, 2**31 - 1, ()).item() if r.rollout.engine == "hf" else None)
-        rows, completions, accuracies, round_metrics = [], [], [], []
+        rows, completions, accuracies, round_metrics, all_groups = [], [], [], [], []
 
         def generate_round(k: int) -> list[list[int]]:
             """One generation round (more only with dynamic sampling); its groups as row positions."""
@@ -202,21 +202,24 @@ class Trainer:
             new_rows, new_completions, new_acc, m = self._rollout_round(prompts, sampling, group_base, timings)
             rows.extend(new_rows), completions.extend(new_completions), accuracies.extend(new_acc)
             round_metrics.append(m)
-            groups: dict[int, list[int]] = defaultdict(list)
-            for i in range(first, len(rows)):
-                if rows[i].reward is not None:
-                    groups[rows[i].group].append(i)
-            return list(groups.values())
+            found = _groups(rows, first)
+            all_groups.extend(found)
+            return found
 
         kept_groups, ds_metrics = fill_batch(generate_round, lambda g: [accuracies[i] for i in g],
                                              r.rollout.prompts_per_step, self.curriculum.max_rounds,
                                              self.curriculum.rule)
+        ds_metrics["all_groups"] = all_groups
+        clpo_metrics = {}
+        if r.curriculum.clpo.enabled:
+            kept_groups, clpo_metrics = self._clpo(ds_metrics["all_groups"], sampling, timings, counts,
+                                                   rows, completions, accuracies, round_metrics)
         rewards = [row.reward for row in rows]
-        metrics = {**_merge_rounds(round_metrics), **{f"data/{k}": v for k, v in counts.items()}}
+        metrics = {**_merge_rounds(round_metrics), **{f"data/{k}": v for k, v in counts.items()}, **clpo_metrics}
         if r.curriculum.dynamic_sampling.enabled:
-            metrics.update(ds_metrics)
+            metrics.update({k: v for k, v in ds_metrics.items() if k != "all_groups"})
         metrics["groups/kept"] = len(kept_groups)
-        metrics["groups/dropped"] = ds_metrics["dynamic_sampling/groups_seen"] - len(kept_groups)
+        metrics["groups/dropped"] = len(all_groups) - len(kept_groups)
         metrics["reward/mean"] = _mean([x for x in rewards if x is not None])
         metrics["accuracy"] = _mean([a for a in accuracies if a is not None])
         lengths = [len(c.token_ids) for c in completions]
@@ -289,6 +292,43 @@ class Trainer:
             out.append(item)
         return out
 
+    def _clpo(self, groups, sampling, timings, counts, rows, completions, accuracies, round_metrics):
+        """CLPO's rewrite pass (mmrl/curriculum/clpo_step.py) with this trainer's engine calls."""
+        from ..curriculum import CLPOConfig
+        from ..curriculum.clpo_step import clpo_mix
+        from ..rollout import GenRequest, SamplingConfig
+        c, d = self.recipe.curriculum.clpo, self.recipe.data
+        cfg = CLPOConfig(c.hard_max, c.medium_max, c.rewrite, c.rewrite_temperature, c.rewrite_max_tokens,
+                         kl_scale_hard=c.kl_scale_hard)
+
+        def rewrite(instructions: list[str]) -> list[str]:
+            chat = [GenRequest(self.processor.apply_chat_template([{"role": "user", "content": text}],
+                                                                  tokenize=False, add_generation_prompt=True))
+                    for text in instructions]
+            params = SamplingConfig(n=1, temperature=cfg.rewrite_temperature, max_new_tokens=cfg.rewrite_max_tokens,
+                                    seed=sampling.seed)
+            t = time.perf_counter()
+            outs = self.rollout.generate(chat, params)
+            timings["time/clpo_rewrite"] = time.perf_counter() - t
+            return [o[0].text for o in outs]
+
+        def rollout(rewritten: list[dict], original_index: list[int]) -> list[list[int]]:
+            prompts = self._prompts(range(len(rewritten)), counts, rewritten)
+            position = [p["index"] for p in prompts]  # over-long rewrites are skipped
+            for p in prompts:
+                p["index"] = original_index[p["index"]]  # a rewrite stands for its original sample
+            first, base = len(rows), 1 + max((row.group for row in rows), default=0)
+            new_rows, new_completions, new_acc, m = self._rollout_round(prompts, sampling, base, timings)
+            rows.extend(new_rows), completions.extend(new_completions), accuracies.extend(new_acc)
+            round_metrics.append(m)
+            by_group = {rows[g[0]].group: g for g in _groups(rows, first)}
+            out = [[] for _ in rewritten]
+            for k, pos in enumerate(position):
+                out[pos] = by_group.get(base + k, [])
+            return out
+
+        return clpo_mix(cfg, groups, rows, accuracies, self.samples, d.gold_key, d.prompt_key, rewrite, rollout)
+
     def _rollout_round(self, prompts: list[dict], sampling, group_base: int, timings: dict):
         """Generate n responses per prompt and score them -> (rows with rewards, completions,
         accuracies, reward metrics). Group ids start at `group_base` (unique across rounds)."""
@@ -354,6 +394,7 @@ class Trainer:
         seq_adv = (adv * mask).sum(-1) / mask.sum(-1).clamp(min=1) if adv.dim() == 2 else adv
         for row, a in zip(batch.rows, seq_adv.tolist()):
             row.advantage = a  # the response's sequence advantage (DUMP's learnability signal)
+        kl_scale = torch.tensor([getattr(row, "kl_scale", 1.0) for row in batch.rows])  # CLPO: 0.5 on hard
         has_image = torch.tensor([row.masked_prompt is not None and "pixel_values" in row.prompt for row in batch.rows])
 
         t = time.perf_counter()
@@ -373,7 +414,8 @@ class Trainer:
                     loss, m = algo.loss(logp, old[rows], adv[rows], mask[rows],
                                         ref_logp=None if ref is None else ref[rows], entropy=ent,
                                         masked_logp=None if masked is None else masked[rows],
-                                        has_image=has_image[rows], scale=scale)
+                                        has_image=has_image[rows], scale=scale,
+                                        kl_scale=kl_scale[rows] if r.curriculum.clpo.enabled else None)
                     self.engine.set_gradient_accumulation_boundary(k == len(micros) - 1)
                     self.engine.backward(loss)
                     self.engine.step()
@@ -392,6 +434,15 @@ class Trainer:
         metrics["update/optimizer_steps"] = n_steps
         metrics["update/micro_batches"] = len(batch.micro_batches(budget))
         return metrics
+
+
+def _groups(rows: list[Row], first: int = 0) -> list[list[int]]:
+    """The groups of rows[first:] as lists of row positions (judged responses only)."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(first, len(rows)):
+        if rows[i].reward is not None:
+            groups[rows[i].group].append(i)
+    return list(groups.values())
 
 
 def _merge_rounds(per_round: list[dict]) -> dict:

@@ -51,3 +51,18 @@ def test_dump_probabilities_are_logged_every_step_and_match_the_saved_state(run)
     sampler = DUMPSampler(["easy", "hard"])  # the recipe defaults: window 300, tau 0.1, exploration 1
     sampler.load_state_dict(dump)
     assert sampler.probabilities() == pytest.approx(ps[1])
+
+
+def test_clpo_counts_are_logged(tmp_path):
+    run = tmp_path / "clpo"
+    train(TINY, run, "checkpoint.every=0", "algorithm.params.beta=0.001", "curriculum.clpo.enabled=true",
+          "curriculum.clpo.rewrite_max_tokens=48")
+    m = metrics(run)
+    for step in (1, 2):
+        row = m[step]
+        assert row["clpo/hard"] + row["clpo/medium"] + row["clpo/easy"] == 2  # every prompt bucketed
+        assert row["clpo/rewrites_asked"] == row["clpo/hard"] + row["clpo/medium"]  # mode "both"
+        assert 0 <= row["clpo/rewrites_valid"] <= row["clpo/rewrites_asked"]
+        kept = row["clpo/rewritten_hard_kept"] + row["clpo/rewritten_medium_kept"] + row["clpo/original_kept"]
+        assert row["groups/kept"] == (kept or 2)  # nothing informative: the full original batch
+        assert "kl" in row
