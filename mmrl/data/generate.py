@@ -1,6 +1,8 @@
 """Procedural task data written as mmrl jsonl samples (train + held-out), no download needed:
 - `reasoning_gym`: any reasoning-gym task (text);
-- `count_shapes`: PNG images with 1..N filled circles, "How many circles?" (a multimodal task).
+- `count_shapes`: PNG images with 1..N filled circles, "How many circles?" (a multimodal task);
+- `gui_targets`: GUI-like screenshots (a title bar and coloured buttons), "where is the <colour>
+  button?", gold = the button's box in image pixels (GUI grounding, verifier `aepo`).
 
 Each line: {"question", "answer", "verifier": "math", "source": "<task>/<index>"} (+ "images").
 The held-out slice uses a different seed, so it shares no generator state with the training items.
@@ -53,9 +55,53 @@ def count_shapes_samples(out_dir: Path, split: str, size: int, seed: int, config
     return samples
 
 
+GUI_COLOURS = ("red", "blue", "green", "orange", "purple", "black")
+
+
+def gui_targets_samples(out_dir: Path, split: str, size: int, seed: int, config: dict) -> list[dict]:
+    from PIL import Image, ImageDraw
+
+    allowed = {"buttons": 3, "image_size": 112}
+    unknown = set(config) - set(allowed)
+    if unknown:
+        raise UserError(f"data.generate.config: unknown key(s) {sorted(unknown)} for gui_targets; "
+                        f"allowed: {', '.join(allowed)}")
+    cfg = {**allowed, **config}
+    if not 1 <= cfg["buttons"] <= len(GUI_COLOURS):
+        raise UserError(f"data.generate.config.buttons: {cfg['buttons']}; allowed: 1..{len(GUI_COLOURS)}")
+    rng, side = random.Random(seed), cfg["image_size"]
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    rows, bar = cfg["buttons"], side // 8        # one button per row band below the title bar
+    band = (side - bar) // rows
+    samples = []
+    for i in range(size):
+        img = Image.new("RGB", (side, side), "white")
+        draw = ImageDraw.Draw(img)
+        draw.rectangle([0, 0, side - 1, bar - 1], fill="lightgray")
+        colours = rng.sample(GUI_COLOURS, rows)
+        boxes = []
+        for k, colour in enumerate(colours):
+            w, h = rng.randint(side // 4, side // 2), max(4, band // 2)
+            x1 = rng.randint(2, side - w - 2)
+            y1 = bar + k * band + rng.randint(1, max(1, band - h - 1))
+            boxes.append([x1, y1, x1 + w, y1 + h])
+            draw.rectangle(boxes[-1], fill=colour)
+        target = rng.randrange(rows)
+        name = f"images/{split}_{i}.png"
+        img.save(out_dir / name)
+        samples.append({"question": f"This app screenshot is {side}x{side} pixels. Where is the "
+                                    f"{colours[target]} button? Give up to 3 candidate points, most likely first, "
+                                    'as [{"point_2d": [x, y]}, ...].',
+                        "answer": json.dumps(boxes[target]), "images": [name], "verifier": "aepo",
+                        "image_size": [side, side], "source": f"gui_targets/{split}/{i}"})
+    return samples
+
+
 def task_samples(generator, out_dir: Path, split: str, size: int, seed: int) -> list[dict]:
     if generator.kind == "count_shapes":
         return count_shapes_samples(out_dir, split, size, seed, generator.config)
+    if generator.kind == "gui_targets":
+        return gui_targets_samples(out_dir, split, size, seed, generator.config)
     if generator.mix:  # named sources in equal shares (a curriculum's arms, e.g. easy vs hard)
         out = []
         for k, part in enumerate(generator.mix):

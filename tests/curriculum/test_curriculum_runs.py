@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_runs import TINY, metrics, train  # noqa: E402
+from train_runs import ROOT, TINY, metrics, train  # noqa: E402
 
 from mmrl.curriculum import DUMPSampler
 
@@ -66,3 +66,15 @@ def test_clpo_counts_are_logged(tmp_path):
         kept = row["clpo/rewritten_hard_kept"] + row["clpo/rewritten_medium_kept"] + row["clpo/original_kept"]
         assert row["groups/kept"] == (kept or 2)  # nothing informative: the full original batch
         assert "kl" in row
+
+
+def test_aepo_gui_grounding_run_logs_its_reward(tmp_path):
+    run = tmp_path / "aepo"
+    train(ROOT / "recipes" / "aepo.yaml", run, "training.steps=2", "rollout.engine=hf", "rollout.prompts_per_step=2",
+          "rollout.max_new_tokens=24", "backbone.dtype=float32", "data.generate.train_size=8",
+          "data.generate.held_out_size=0", "logging.console=false", "checkpoint.export=false", "checkpoint.every=0",
+          "verifiers.workers=1")
+    m = metrics(run)
+    for step in (1, 2):
+        assert -1.0 <= m[step]["reward/aepo"] <= 2.0
+        assert sum(v for k, v in m[step].items() if k.startswith("verdict/")) == 2 * 4  # every response judged
