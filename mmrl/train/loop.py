@@ -209,17 +209,16 @@ class Trainer:
         kept_groups, ds_metrics = fill_batch(generate_round, lambda g: [accuracies[i] for i in g],
                                              r.rollout.prompts_per_step, self.curriculum.max_rounds,
                                              self.curriculum.rule)
-        ds_metrics["all_groups"] = all_groups
         clpo_metrics = {}
-        if r.curriculum.clpo.enabled:
-            kept_groups, clpo_metrics = self._clpo(ds_metrics["all_groups"], sampling, timings, counts,
+        if r.curriculum.clpo.enabled:  # rewrites of hard/medium prompts, mixed in (CLPO)
+            kept_groups, clpo_metrics = self._clpo(all_groups, sampling, timings, counts,
                                                    rows, completions, accuracies, round_metrics)
         rewards = [row.reward for row in rows]
         metrics = {**_merge_rounds(round_metrics), **{f"data/{k}": v for k, v in counts.items()}, **clpo_metrics}
         if r.curriculum.dynamic_sampling.enabled:
-            metrics.update({k: v for k, v in ds_metrics.items() if k != "all_groups"})
+            metrics.update(ds_metrics)
         metrics["groups/kept"] = len(kept_groups)
-        metrics["groups/dropped"] = len(all_groups) - len(kept_groups)
+        metrics["groups/dropped"] = len(_groups(rows)) - len(kept_groups)
         metrics["reward/mean"] = _mean([x for x in rewards if x is not None])
         metrics["accuracy"] = _mean([a for a in accuracies if a is not None])
         lengths = [len(c.token_ids) for c in completions]
