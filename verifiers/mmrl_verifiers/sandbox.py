@@ -178,7 +178,11 @@ def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], uid: int | None,
             argv += ["--ro-bind", top, top]
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
              "--ro-bind-try", "/etc/alternatives", "/etc/alternatives"]
-    made = {"/", "/usr", "/etc"}
+    # The private /tmp comes before the python roots: a venv that lives under /tmp (a CI clone)
+    # is then bound on top of it instead of being hidden by it.
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp"]
+    made = {"/", "/usr", "/etc", "/tmp"}
     for root in sorted({*_python_roots(), *ro_paths}):
         parts = Path(root).parts
         for i in range(2, len(parts)):  # world-readable parents (bwrap would make them 0700)
@@ -187,9 +191,7 @@ def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], uid: int | None,
                 made.add(parent)
                 argv += ["--perms", "0755", "--dir", parent]
         argv += ["--ro-bind", root, root]
-    argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp",
-             "--bind", str(job), JOB, "--chdir", JOB, "--clearenv"]
+    argv += ["--bind", str(job), JOB, "--chdir", JOB, "--clearenv"]
     for k, v in env.items():
         argv += ["--setenv", k, v]
     argv.append("--")
