@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gold", help="the reference answer (single mode)")
     p.add_argument("--response", help="the response to score (single mode)")
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                   help="verifier option (value parsed as JSON when it can be), repeatable")
+                   help="verifier option (value parsed as JSON when it can be), repeatable; in batch mode "
+                        "a default for lines that do not set it")
     p.add_argument("--batch", type=Path, help="input jsonl")
     p.add_argument("--out", type=Path, help="output jsonl (batch mode)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             with Progress(transient=True) as bar:
                 task = bar.add_task("verifying", total=total)
                 summary = verify_jsonl(args.batch, args.out, args.verifier, args.workers, args.timeout,
-                                       on_result=lambda i, v: bar.advance(task))
+                                       on_result=lambda i, v: bar.advance(task), defaults=_options(args.option))
         except BatchInputError as e:
             raise UserError(str(e)) from None
         print(json.dumps(summary))

@@ -48,6 +48,15 @@ def test_batch_mixed_verifiers(tmp_path):
     assert summary["mean_score"] == (1.0 + 0.1 + 1.0 + 1.0 + 0.1) / 5
 
 
+def test_batch_options_are_defaults_that_lines_override(tmp_path):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"response": r"\boxed{5}", "gold": "4"}, {"response": r"\boxed{5}", "gold": "4", "preset": "default"}]
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = mmrl("--batch", str(src), "--out", str(dst), "--verifier", "math", "-o", "preset=verl_dapo")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["score"] for line in dst.read_text().splitlines()] == [-1.0, 0.1]
+
+
 def one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

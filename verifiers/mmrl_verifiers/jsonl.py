@@ -19,7 +19,9 @@ class BatchInputError(ValueError):
     pass
 
 
-def read_items(path: str | Path, default_verifier: str | None) -> list[dict[str, Any]]:
+def read_items(path: str | Path, default_verifier: str | None,
+               defaults: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Lines as verifier items; `defaults` (verifier options) apply where a line sets no value."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -31,6 +33,7 @@ def read_items(path: str | Path, default_verifier: str | None) -> list[dict[str,
                 raise BatchInputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
             if not isinstance(row, dict) or "response" not in row:
                 raise BatchInputError(f"{path}:{lineno}: each line needs a 'response' field")
+            row = {**(defaults or {}), **row}
             row.setdefault("verifier", default_verifier)
             if not row["verifier"]:
                 raise BatchInputError(f"{path}:{lineno}: no 'verifier' field and no default verifier given")
@@ -50,8 +53,9 @@ def summarize(verdicts: list[Verdict], seconds: float) -> dict[str, Any]:
 
 def verify_jsonl(in_path: str | Path, out_path: str | Path, default_verifier: str | None = None,
                  workers: int = 2, timeout: float | None = None,
-                 on_result: Callable[[int, Verdict], None] | None = None) -> dict[str, Any]:
-    rows = read_items(in_path, default_verifier)
+                 on_result: Callable[[int, Verdict], None] | None = None,
+                 defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    rows = read_items(in_path, default_verifier, defaults)
     t0 = time.perf_counter()
     with VerifierPool(workers=workers, preload=sorted({r["verifier"] for r in rows})) as pool:
         verdicts = pool.map(rows, timeout, on_result)
