@@ -16,6 +16,7 @@ import time
 import torch
 
 from mmrl.algorithms import LossScale, build_algorithm, names
+from mmrl.algorithms import LossInputs
 
 P, T, V, G = 8, 4, 5, 8
 PARAMS = {"dr_grpo": {"norm_length": T}}
@@ -61,8 +62,7 @@ def train(name: str, steps: int, seed: int = 0) -> tuple[float, float, float]:
                 lp = logp_of(logits, rows[micro], tokens[micro])
                 ent = -(logits[rows[micro]].softmax(-1) * logits[rows[micro]].log_softmax(-1)).sum(-1)
                 start = time.perf_counter()
-                loss, _ = algo.loss(lp, old[micro], adv[micro], mask[micro], ref_logp=ref_lp[micro],
-                                    entropy=ent, masked_logp=masked[micro], scale=scale)
+                loss, _ = algo.loss(LossInputs(lp, old[micro], adv[micro], mask[micro], ref_logp=ref_lp[micro], entropy=ent, masked_logp=masked[micro]), scale)
                 loss_time += time.perf_counter() - start
                 loss_calls += 1
                 loss.backward()

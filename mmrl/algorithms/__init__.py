@@ -14,8 +14,9 @@ from ..errors import UserError
 from . import dapo, dcpo, dr_grpo, grpo, gspo, ngrpo, papo, reinforce_pp, rloo  # noqa: F401  (register)
 from .base import ALGORITHMS, Algorithm, Params, register
 from .core import LossScale, agg_loss, kl_penalty, ppo_clip
+from .inputs import NEEDS, LossInputs
 
-__all__ = ["build_algorithm", "names", "Algorithm", "Params", "LossScale", "register",
+__all__ = ["build_algorithm", "names", "Algorithm", "Params", "LossScale", "LossInputs", "NEEDS", "register",
            "agg_loss", "kl_penalty", "ppo_clip"]
 
 

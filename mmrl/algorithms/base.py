@@ -6,9 +6,11 @@ subclass), the sequence advantage, the ratio or its clip bounds, or an extra los
 Trainer-facing use (one optimizer step = one mini-batch, split into micro-batches):
 
     algo = build_algorithm("grpo", beta=0.0)
+    algo.needs()                                  # e.g. {"ref_logp", "kl_weight"}: what to supply
     adv, adv_metrics = algo.advantages(rewards, group_ids, mask)          # adv [B, T]
     scale = LossScale.of(minibatch_mask)                                   # once per mini-batch
-    loss, metrics = algo.loss(logp, old_logp, adv_micro, mask_micro, ref_logp=..., scale=scale)
+    loss, metrics = algo.loss(LossInputs(logp, old_logp, adv_micro, mask_micro, ref_logp=...), scale)
+    algo.reduction("kl")                          # "sum" or "token_mean": how metrics merge
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import Tensor
 
 from ..errors import UserError
+from .inputs import LossInputs, Need, Reduce
 from .core import (LossScale, advantage_metrics, agg_loss, group_index, group_mean_std, kl_penalty,
                    log_ratio, masked_mean, ppo_clip, sequence_mean)
 
@@ -91,8 +94,9 @@ def _check_same_shape(**tensors: Tensor) -> None:
 class Algorithm:
     name: ClassVar[str] = "grpo"
     Params: ClassVar[type[Params]] = Params
-    needs_masked_image: ClassVar[bool] = False   # PAPO: the trainer also supplies masked_logp
     min_group_size: ClassVar[int] = 2            # §0.2 SPEC CHOICE: G < 2 is a config error
+    # Metrics that are shares of the mini-batch ("sum"); any other metric is a token mean.
+    metric_reductions: ClassVar[dict[str, Reduce]] = {"pg_loss": "sum", "kl": "sum", "loss": "sum"}
 
     def __init__(self, **params: Any):
         self.params = validate_params(self.name, self.Params, params)
@@ -100,15 +104,33 @@ class Algorithm:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
+    def needs(self) -> frozenset[Need]:
+        """The inputs the trainer must supply (mmrl/algorithms/inputs.py). Subclasses add theirs."""
+        out: set[Need] = set()
+        if self.params.beta > 0:
+            out |= {"ref_logp", "kl_weight"}
+        if self.params.entropy_coef > 0:
+            out.add("entropy")
+        return frozenset(out)
+
     @property
     def needs_reference(self) -> bool:
-        """The trainer must pass ref_logp (reference-model log-probs)."""
-        return self.params.beta > 0
+        return "ref_logp" in self.needs()
 
     @property
     def needs_entropy(self) -> bool:
-        """The trainer must pass the policy's per-token entropy (with gradient)."""
-        return self.params.entropy_coef > 0
+        return "entropy" in self.needs()
+
+    def reduction(self, metric: str) -> Reduce:
+        """How `metric` merges over micro-batches (inputs.py: "sum" or "token_mean")."""
+        for cls in type(self).__mro__:
+            if metric in cls.__dict__.get("metric_reductions", {}):
+                return cls.__dict__["metric_reductions"][metric]
+        return "token_mean"
+
+    def mask_image(self, image, rng):
+        """The masked copy of a prompt image, for methods that declare masked_logp (PAPO)."""
+        raise NotImplementedError(f"algorithm '{self.name}' does not mask images")
 
     @property
     def group_filter(self):
@@ -177,25 +199,23 @@ class Algorithm:
     def ratio_bounds(self, old_logp: Tensor) -> tuple[Tensor | float, Tensor | float]:
         return 1 - self.params.eps_low, 1 + self.params.eps_high
 
-    def extra_loss(self, logp: Tensor, mask: Tensor, agg, masked_logp: Tensor | None,
-                   has_image: Tensor | None) -> tuple[Tensor | float, dict[str, float]]:
+    def extra_loss(self, x: LossInputs, agg) -> tuple[Tensor | float, dict[str, float]]:
         """Method-specific extra loss terms (PAPO). GRPO: none."""
         return 0.0, {}
 
-    def loss(self, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *,
-             ref_logp: Tensor | None = None, entropy: Tensor | None = None,
-             masked_logp: Tensor | None = None, has_image: Tensor | None = None,
-             scale: LossScale | None = None, kl_scale: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, x: LossInputs, scale: LossScale | None = None) -> tuple[Tensor, dict[str, float]]:
         """Loss of one micro-batch (scalar, to minimise) and its metrics.
 
-        logp [B, T] has gradient; old_logp/ref_logp [B, T] do not. `scale` holds the normalizers of
+        x.logp [B, T] has gradient; old_logp/ref_logp [B, T] do not. `scale` holds the normalizers of
         the whole mini-batch (LossScale.of(minibatch_mask)); None = this batch is the mini-batch.
-        kl_scale [B]: a per-sample multiplier of the KL term (CLPO's difficulty-aware KL); None = 1.
+        x.kl_weight [B]: a per-sample multiplier of the KL term (CLPO's difficulty-aware KL); None = 1.
         """
-        _check_same_shape(logp=logp, old_logp=old_logp, advantages=advantages, mask=mask,
-                          ref_logp=ref_logp, entropy=entropy, masked_logp=masked_logp)
+        logp, old_logp, advantages, ref_logp, entropy = x.logp, x.old_logp, x.advantages, x.ref_logp, x.entropy
+        kl_scale = x.kl_weight
+        _check_same_shape(logp=logp, old_logp=old_logp, advantages=advantages, mask=x.mask,
+                          ref_logp=ref_logp, entropy=entropy, masked_logp=x.masked_logp)
         p = self.params
-        mask = mask.float()
+        mask = x.mask.float()
         scale = scale or LossScale.of(mask)
 
         def agg(x: Tensor) -> Tensor:
@@ -222,7 +242,7 @@ class Algorithm:
         # Without the full-vocabulary entropy, report its sampled estimate mean(-log p).
         metrics["entropy"] = masked_mean(entropy if entropy is not None else -logp, mask)
 
-        extra, extra_metrics = self.extra_loss(logp, mask, agg, masked_logp, has_image)
+        extra, extra_metrics = self.extra_loss(x, agg)
         total = total + extra
         metrics.update(extra_metrics, loss=float(total.detach()))
         return total, metrics

@@ -21,6 +21,7 @@ from pydantic import Field
 from torch import Tensor
 
 from .base import AggMode, Algorithm, Coef, DualClip, EpsHigh, Params, register
+from .inputs import LossInputs
 from .core import kl_penalty
 
 Prob = Annotated[float, Field(gt=0, le=1)]
@@ -58,13 +59,16 @@ def random_patch_blackening(image: Image.Image, patch_size: int = 14, p_mask: fl
 @register("papo")
 class PAPO(Algorithm):
     Params = PAPOParams
-    needs_masked_image = True
+    metric_reductions = {"kl_prcp": "sum", "entropy_ori": "sum", "entropy_mask": "sum"}
+
+    def needs(self):
+        return super().needs() | {"masked_logp_grad" if self.params.recompute_masked else "masked_logp"}
 
     def mask_image(self, image: Image.Image, rng: random.Random | None = None) -> Image.Image:
         return random_patch_blackening(image, self.params.patch_size, self.params.p_mask, rng)
 
-    def extra_loss(self, logp: Tensor, mask: Tensor, agg, masked_logp: Tensor | None,
-                   has_image: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+    def extra_loss(self, x: LossInputs, agg) -> tuple[Tensor, dict[str, float]]:
+        logp, mask, masked_logp, has_image = x.logp, x.mask.float(), x.masked_logp, x.has_image
         if masked_logp is None:
             raise ValueError("papo needs masked_logp: the responses' log-probs under the masked image")
         p = self.params

@@ -24,9 +24,8 @@ class ReinforcePP(Algorithm):
     Params = ReinforcePPParams
     min_group_size = 1
 
-    @property
-    def needs_reference(self) -> bool:
-        return self.params.beta > 0 or self.params.kl_reward_coef > 0
+    def needs(self):
+        return super().needs() | ({"ref_logp"} if self.params.kl_reward_coef > 0 else set())
 
     def sequence_advantages(self, rewards: Tensor, group_ids: Tensor, prompt_keys) -> Tensor:
         return rewards.double()

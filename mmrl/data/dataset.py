@@ -7,6 +7,7 @@ metadata). One file can therefore mix math, code and grounding samples.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..errors import UserError
@@ -15,44 +16,77 @@ RESERVED = {"verifier", "source"}  # sample keys that are not verifier options
 
 
 def load_samples(path: Path) -> list[dict]:
-    """All rows of a .jsonl/.json or .parquet file as dicts."""
-    import datasets
-
-    kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(path.suffix)
-    if kind is None:
-        raise UserError(f"data file {path}: unsupported type {path.suffix!r}; use .jsonl or .parquet")
+    """All rows of a .jsonl/.json or .parquet file as dicts. Any problem is one line naming the
+    file (and the line of a jsonl file): not found, not UTF-8, not JSON, a row that is no object."""
+    path = Path(path)
+    readers = {".jsonl": _read_json, ".json": _read_json, ".parquet": _read_parquet}
+    if path.suffix not in readers:
+        raise UserError(f"data file {path}: unsupported type {path.suffix!r}; use .jsonl, .json or .parquet")
     if not path.is_file():
         raise UserError(f"data file {path}: no such file")
-    datasets.disable_progress_bars()
-    try:
-        table = datasets.load_dataset(kind, data_files=str(path), split="train")
-    except Exception as e:  # datasets wraps parser errors in several types; keep only the first line
-        raise UserError(f"data file {path}: cannot be read: {str(e).splitlines()[0]}") from None
-    if len(table) == 0:
+    rows = readers[path.suffix](path)
+    if not rows:
         raise UserError(f"data file {path}: no samples")
-    return list(table)
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise UserError(f"data file {path}: sample {i} is a {type(row).__name__}, expected an object")
+    return rows
+
+
+def _read_json(path: Path) -> list:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[:e.start].count(b"\n") + 1
+        raise UserError(f"data file {path}: not UTF-8 text (line {line}, byte {e.start}: {e.reason})") from None
+    stripped = text.lstrip()
+    if path.suffix == ".json" and stripped.startswith("["):  # one JSON array (else: JSON lines)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"data file {path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UserError(f"data file {path}: line {number} is not valid JSON ({e.msg})") from None
+    return rows
+
+
+def _read_parquet(path: Path) -> list:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises several types for a damaged file; keep its first line
+        raise UserError(f"data file {path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
 
 
 def check_keys(samples: list[dict], path: Path, data) -> None:
-    for i, sample in enumerate(samples):
-        for key in (data.prompt_key, data.gold_key):
-            if sample.get(key) is None:
-                raise UserError(f"data file {path}: sample {i} has no {key!r} "
-                                f"(keys: {', '.join(sorted(sample))})")
+    """Every sample has its prompt and gold: else one line with the counts and the first bad sample."""
+    problems = missing_keys(samples, path, data)
+    if problems:
+        raise UserError("\n".join(problems))
 
 
-def messages_for(sample: dict, data, n_images: int) -> list[dict]:
-    """Chat messages: optional system prompt, then the user turn (images first, then text)."""
-    text = data.prompt_template.format(prompt=sample[data.prompt_key])
-    content = text if n_images == 0 else [{"type": "image"}] * n_images + [{"type": "text", "text": text}]
-    system = [{"role": "system", "content": data.system_prompt}] if data.system_prompt else []
-    return system + [{"role": "user", "content": content}]
+def missing_keys(samples: list[dict], path: Path, data) -> list[str]:
+    out = []
+    for key in (data.prompt_key, data.gold_key):
+        bad = [i for i, s in enumerate(samples) if s.get(key) is None]
+        if bad:
+            first = samples[bad[0]]
+            out.append(f"data file {path}: {len(bad)} of {len(samples)} samples have no {key!r}; first: sample "
+                       f"{bad[0]} (keys: {', '.join(sorted(first))})")
+    return out
 
 
 def chat_prompt(processor, sample: dict, data, n_images: int = 0) -> str:
-    """The chat-templated prompt text, ending with the assistant turn's opening."""
-    return processor.apply_chat_template(messages_for(sample, data, n_images), tokenize=False,
-                                         add_generation_prompt=True)
+    """The sample's chat-templated prompt text (mmrl/data/chat.py), ending with the assistant turn's opening."""
+    from .chat import chat_text
+    return chat_text(processor, data.prompt_template.format(prompt=sample[data.prompt_key]), n_images,
+                     data.system_prompt)
 
 
 def verifier_item(sample: dict, data, options: dict) -> dict:

@@ -23,18 +23,10 @@ def open_engine(model: str, kind: str, max_new_tokens: int, **options) -> tuple[
     return engine, {"model": str(path), "engine": kind}
 
 
-def chat_prompt(processor, system: str | None, text: str, n_images: int) -> str:
-    """The user turn (images first, then the text) in the model's chat template, ready to generate."""
-    content: Any = text
-    if n_images:
-        content = [*({"type": "image"} for _ in range(n_images)), {"type": "text", "text": text}]
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
-    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
 def engine_responder(bench: Benchmark, engine) -> Respond:
     from PIL import Image
 
+    from ..data.chat import chat_text
     from ..rollout import GenRequest, SamplingConfig
 
     s = bench.sampling
@@ -47,7 +39,7 @@ def engine_responder(bench: Benchmark, engine) -> Respond:
             raise UserError(f"{bench.name}: sample {sample.id} has images but the model is text-only; "
                             f"use a vision-language model (e.g. --model smolvl)")
         images = [Image.open(p).convert("RGB") for p in sample.images]
-        return GenRequest(chat_prompt(processor, bench.system, bench.prompt_text(sample), len(images)), images)
+        return GenRequest(chat_text(processor, bench.prompt_text(sample), len(images), bench.system), images)
 
     def respond(samples: list[Sample]) -> list[list[dict[str, Any]]]:
         completions = engine.generate([request(x) for x in samples], sampling)

@@ -8,6 +8,7 @@ import torch
 from mmrl.algorithms import build_algorithm, names
 from mmrl.algorithms.core import AGGREGATIONS
 from mmrl.errors import UserError
+from mmrl.algorithms import LossInputs
 
 GROUP_NORMALIZED = [n for n in names() if n != "reinforce_pp"]
 
@@ -89,7 +90,7 @@ def test_empty_and_fully_masked_rows_never_give_nan(name, mode):
         adv, metrics = advantages(algo, [1.0, 0, 0, 1], [0, 0, 1, 1], mask)
         assert (adv[mask == 0] == 0).all()
         logp, old = all_inputs(mask)
-        loss, lm = algo.loss(logp, old, adv, mask, ref_logp=old - 0.2, entropy=-logp, masked_logp=old - 0.5)
+        loss, lm = algo.loss(LossInputs(logp, old, adv, mask, ref_logp=old - 0.2, entropy=-logp, masked_logp=old - 0.5))
         loss.backward()
         values = [float(loss.detach()), *metrics.values(), *lm.values()]
         assert all(v == v and abs(v) != float("inf") for v in values), (name, mode, metrics, lm)
@@ -119,13 +120,11 @@ def test_papo_skips_samples_without_images():
     mask = torch.ones(2, 3)
     logp, old = all_inputs(mask)
     masked = old - 1.0
-    _, with_text = algo.loss(logp, old, torch.zeros(2, 3), mask, ref_logp=old, masked_logp=masked,
-                             has_image=torch.tensor([True, False]))
-    _, only_images = algo.loss(logp[:1], old[:1], torch.zeros(1, 3), mask[:1], ref_logp=old[:1],
-                               masked_logp=masked[:1])
+    _, with_text = algo.loss(LossInputs(logp, old, torch.zeros(2, 3), mask, ref_logp=old, masked_logp=masked, has_image=torch.tensor([True, False])))
+    _, only_images = algo.loss(LossInputs(logp[:1], old[:1], torch.zeros(1, 3), mask[:1], ref_logp=old[:1], masked_logp=masked[:1]))
     assert with_text["kl_prcp"] == pytest.approx(only_images["kl_prcp"] / 2)   # same token normalizer
     with pytest.raises(ValueError, match="masked_logp"):
-        algo.loss(logp, old, torch.zeros(2, 3), mask, ref_logp=old)
+        algo.loss(LossInputs(logp, old, torch.zeros(2, 3), mask, ref_logp=old))
 
 
 def test_papo_masked_logp_is_detached_unless_recomputed():
@@ -133,13 +132,12 @@ def test_papo_masked_logp_is_detached_unless_recomputed():
         algo = make("papo", recompute_masked=recompute, beta=0.0)
         logp, old = all_inputs(torch.ones(1, 2))
         masked = (old - 1.0).requires_grad_()
-        loss, _ = algo.loss(logp, old, torch.zeros(1, 2), torch.ones(1, 2), masked_logp=masked)
+        loss, _ = algo.loss(LossInputs(logp, old, torch.zeros(1, 2), torch.ones(1, 2), masked_logp=masked))
         loss.backward()
         assert (masked.grad is not None and masked.grad.abs().sum() > 0) == expect_grad
     logp, old = all_inputs(torch.ones(1, 2))
     with pytest.raises(ValueError, match="recompute_masked"):   # a no-grad masked pass would silently detach
-        make("papo", recompute_masked=True).loss(logp, old, torch.zeros(1, 2), torch.ones(1, 2), ref_logp=old,
-                                                 masked_logp=old - 1.0)
+        make("papo", recompute_masked=True).loss(LossInputs(logp, old, torch.zeros(1, 2), torch.ones(1, 2), ref_logp=old, masked_logp=old - 1.0))
 
 
 def test_dcpo_state_round_trip_gives_identical_outputs():
@@ -192,19 +190,19 @@ def test_config_errors_name_the_bad_key(call, message):
 def test_shape_mismatch_is_named():
     algo = make("grpo")
     with pytest.raises(ValueError, match="old_logp"):
-        algo.loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 3), torch.ones(2, 3), ref_logp=torch.zeros(2, 3))
+        algo.loss(LossInputs(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 3), torch.ones(2, 3), ref_logp=torch.zeros(2, 3)))
     with pytest.raises(ValueError, match="batch size"):
         algo.advantages(torch.zeros(3), torch.zeros(2, dtype=torch.long), torch.ones(3, 2))
     with pytest.raises(ValueError, match=r"rows \[1\] are not finite"):
         algo.advantages(torch.tensor([1.0, float("nan")]), torch.zeros(2, dtype=torch.long), torch.ones(2, 2))
     with pytest.raises(ValueError, match="pass ref_logp"):
-        algo.loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3))
+        algo.loss(LossInputs(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3)))
 
 
 def test_flags_tell_the_trainer_what_to_compute():
     assert make("grpo").needs_reference and not make("dapo").needs_reference
     assert make("reinforce_pp").needs_reference and make("ngrpo").needs_entropy
-    assert make("papo").needs_masked_image and not make("grpo").needs_masked_image
+    assert "masked_logp" in make("papo").needs() and "masked_logp" not in make("grpo").needs()
     assert make("grpo").group_filter is None and make("ngrpo").group_filter.keep([0, 0, 0, 0])
     assert not make("ngrpo").group_filter.keep([1, 1, 1, 1])
 

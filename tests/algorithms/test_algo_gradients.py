@@ -6,6 +6,7 @@ import torch
 
 from mmrl.algorithms import LossScale, build_algorithm, names
 from mmrl.algorithms.core import AGGREGATIONS
+from mmrl.algorithms import LossInputs
 
 VOCAB = 5
 
@@ -35,7 +36,7 @@ def test_clipped_tokens_get_zero_gradient():
     ratio = torch.tensor([[1.5, 1.0, 1.1], [0.5, 1.0, 1.5]])
     old = logp.detach() - ratio.log()
     adv = torch.tensor([[1.0] * 3, [-1.0] * 3])
-    loss, m = build_algorithm("grpo", beta=0).loss(logp, old, adv, torch.ones(2, 3))
+    loss, m = build_algorithm("grpo", beta=0).loss(LossInputs(logp, old, adv, torch.ones(2, 3)))
     loss.backward()
     g = token_grad_norms(policy)
     assert g[0, 0] == 0 and g[1, 0] == 0
@@ -47,7 +48,7 @@ def test_dual_clip_zeroes_gradient_of_huge_ratio_with_negative_advantage():
     policy = TinyPolicy(1, 2)
     logp = policy()
     old = logp.detach() - torch.tensor([[math.log(4.0), 0.0]])
-    loss, m = build_algorithm("grpo", beta=0, dual_clip_c=3.0).loss(logp, old, -torch.ones(1, 2), torch.ones(1, 2))
+    loss, m = build_algorithm("grpo", beta=0, dual_clip_c=3.0).loss(LossInputs(logp, old, -torch.ones(1, 2), torch.ones(1, 2)))
     loss.backward()
     g = token_grad_norms(policy)
     assert g[0, 0] == 0 and g[0, 1] > 0 and m["clip_frac_dual"] == 0.5
@@ -58,7 +59,7 @@ def on_policy_grads(name, rewards, mask, **params):
     logp = torch.full(mask.shape, -1.0, requires_grad=True)
     algo = build_algorithm(name, **params)
     adv, _ = algo.advantages(torch.tensor(rewards), torch.zeros(len(rewards), dtype=torch.long), mask)
-    loss, _ = algo.loss(logp, logp.detach(), adv, mask)
+    loss, _ = algo.loss(LossInputs(logp, logp.detach(), adv, mask))
     loss.backward()
     return logp.grad
 
@@ -89,7 +90,7 @@ def test_gspo_clips_whole_sequences(name):
     old = logp.detach() - torch.tensor([[0.0, 0.0, 3e-3], [0.0, 0.0, 0.0]])
     adv = torch.tensor([[1.0] * 3, [-1.0] * 3])
     logp.retain_grad()
-    loss, m = build_algorithm(name).loss(logp, old, adv, torch.ones(2, 3))
+    loss, m = build_algorithm(name).loss(LossInputs(logp, old, adv, torch.ones(2, 3)))
     loss.backward()
     assert (logp.grad[0] == 0).all()
     assert torch.allclose(logp.grad[1], torch.full((3,), 1 / 3 / 2))   # -A s / |o| / N
@@ -103,7 +104,7 @@ def test_gspo_and_gspo_token_agree_in_value_and_gradient():
         logp = policy()
         old = logp.detach() + torch.tensor([[1e-4, -2e-4, 0, 1e-4], [0.0] * 4, [3e-4, 3e-4, -1e-4, 0]])
         mask = torch.tensor([[1.0, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
-        loss, _ = build_algorithm(name).loss(logp, old, torch.tensor([[1.0], [-0.5], [2.0]]) * mask, mask)
+        loss, _ = build_algorithm(name).loss(LossInputs(logp, old, torch.tensor([[1.0], [-0.5], [2.0]]) * mask, mask))
         loss.backward()
         losses.append(float(loss.detach()))
         grads.append(policy.logits.grad)
@@ -113,8 +114,7 @@ def test_gspo_and_gspo_token_agree_in_value_and_gradient():
 
 def run_loss(algo, policy, rows, adv, old, ref, masked, mask, scale):
     logp = policy()[rows]
-    loss, _ = algo.loss(logp, old[rows], adv[rows], mask[rows], ref_logp=ref[rows], masked_logp=masked[rows],
-                        entropy=-logp, scale=scale)
+    loss, _ = algo.loss(LossInputs(logp, old[rows], adv[rows], mask[rows], ref_logp=ref[rows], masked_logp=masked[rows], entropy=-logp), scale)
     return loss
 
 
@@ -156,7 +156,7 @@ def test_on_policy_gradient_is_minus_advantage_times_grad_logp(name):
     adv, _ = algo.advantages(torch.tensor([1.0, 0, 0, 1]), torch.zeros(4, dtype=torch.long), mask, **kw)
     logp = torch.full((4, 2), -1.0, requires_grad=True)
     extra = {"ref_logp": logp.detach(), "entropy": torch.zeros(4, 2), "masked_logp": logp.detach()}
-    loss, m = algo.loss(logp, logp.detach(), adv, mask, **extra)
+    loss, m = algo.loss(LossInputs(logp, logp.detach(), adv, mask, **extra))
     loss.backward()
     assert m["clip_frac_high"] == m["clip_frac_low"] == 0
     assert (torch.sign(-logp.grad) == torch.sign(adv)).all()

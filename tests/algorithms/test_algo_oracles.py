@@ -12,6 +12,7 @@ from mmrl.algorithms import build_algorithm
 from mmrl.algorithms.core import agg_loss, kl_penalty, ppo_clip
 from mmrl.algorithms.dcpo import dynamic_bounds, sas
 from mmrl.algorithms.papo import random_patch_blackening
+from mmrl.algorithms import LossInputs
 
 TOL = 1e-6
 
@@ -65,7 +66,7 @@ def one_token_loss(algo, adv, ratio):
     """Loss of a single token with advantage `adv` and importance ratio `ratio`."""
     old = torch.tensor([[-1.0]])
     logp = old + math.log(ratio)
-    loss, _ = algo.loss(logp, old, torch.tensor([[float(adv)]]), torch.ones(1, 1))
+    loss, _ = algo.loss(LossInputs(logp, old, torch.tensor([[float(adv)]]), torch.ones(1, 1)))
     return float(loss)
 
 
@@ -115,7 +116,7 @@ def e2e(name, **params):
     adv, _ = algo.advantages(torch.tensor([1.0, 0.0]), torch.tensor([7, 7]), MASK)
     close(adv[:, 0].tolist(), [0.7071058, -0.7071058])
     pg, _ = ppo_clip(algo.ratio(LP, LP_OLD, MASK), adv, *algo.ratio_bounds(LP_OLD), algo.params.dual_clip_c)
-    _, metrics = algo.loss(LP, LP_OLD, adv, MASK, ref_logp=LP_REF if algo.needs_reference else None)
+    _, metrics = algo.loss(LossInputs(LP, LP_OLD, adv, MASK, ref_logp=LP_REF if algo.needs_reference else None))
     return pg * MASK, metrics
 
 
@@ -142,9 +143,9 @@ def test_gspo_end_to_end(name):
     algo = build_algorithm(name)
     adv, _ = algo.advantages(torch.tensor([1.0, 0.0]), torch.tensor([0, 0]), MASK)
     close(algo.ratio(LP, LP_OLD, MASK)[:, 0].tolist(), [1.1051709, 1.0338951])
-    losses = [float(algo.loss(LP[i:i + 1], LP_OLD[i:i + 1], adv[i:i + 1], MASK[i:i + 1])[0]) for i in range(2)]
+    losses = [float(algo.loss(LossInputs(LP[i:i + 1], LP_OLD[i:i + 1], adv[i:i + 1], MASK[i:i + 1]))[0]) for i in range(2)]
     close(losses, [-0.7073886, 0.7310732])
-    close(float(algo.loss(LP, LP_OLD, adv, MASK)[0]), (-0.7073886 + 0.7310732) / 2)
+    close(float(algo.loss(LossInputs(LP, LP_OLD, adv, MASK))[0]), (-0.7073886 + 0.7310732) / 2)
 
 
 # ---------------------------------------------------------------- 15.7 DAPO overlong shaping
@@ -167,10 +168,10 @@ def test_gspo_sequence_ratio(name):
     logp = old + torch.tensor([[0.1, -0.2, 0.4], [1e-4, 2e-4, 0.0]])
     mask = torch.ones(2, 3)
     close(algo.ratio(logp, old, mask)[:, 0].tolist(), [1.1051709, 1.0001000])
-    single = [float(algo.loss(logp[:1], old[:1], torch.full((1, 3), a), mask[:1])[0]) for a in (1.0, -1.0)]
+    single = [float(algo.loss(LossInputs(logp[:1], old[:1], torch.full((1, 3), a), mask[:1]))[0]) for a in (1.0, -1.0)]
     close(single, [-1.0004, 1.1051709])
     adv = torch.tensor([[1.0] * 3, [-1.0] * 3])
-    close(float(algo.loss(logp, old, adv, mask)[0]), -0.0001499975)
+    close(float(algo.loss(LossInputs(logp, old, adv, mask))[0]), -0.0001499975)
 
 
 # ---------------------------------------------------------------- 15.9 PAPO
@@ -180,7 +181,7 @@ def test_papo_perception_kl_entropies_and_total():
     logp = torch.log(torch.tensor([[0.6, 0.9]]))
     masked = torch.log(torch.tensor([[0.3, 0.9]]))
     adv = torch.full((1, 2), -0.1)   # ratio 1 -> pg = 0.1 on every token
-    loss, m = algo.loss(logp, logp.detach(), adv, torch.ones(1, 2), masked_logp=masked)
+    loss, m = algo.loss(LossInputs(logp, logp.detach(), adv, torch.ones(1, 2), masked_logp=masked))
     close([m["pg_loss"], m["kl_prcp"], m["entropy_ori"], m["entropy_mask"]],
           [0.1, 0.0965736, 0.3080931, 0.6546667])
     close(float(loss), 0.1269513)
@@ -241,7 +242,7 @@ def test_dcpo_token_loss():
     algo = build_algorithm("dcpo")
     for adv, ratio, expected in [(1, 1.5, -1.4), (-1, 0.3, 0.5)]:
         old = torch.tensor([[math.log(0.5)]])
-        loss, _ = algo.loss(old + math.log(ratio), old, torch.tensor([[float(adv)]]), torch.ones(1, 1))
+        loss, _ = algo.loss(LossInputs(old + math.log(ratio), old, torch.tensor([[float(adv)]]), torch.ones(1, 1)))
         close(float(loss), expected)
 
 

@@ -7,6 +7,7 @@ import torch
 from mmrl.algorithms import build_algorithm
 from mmrl.curriculum import CLPOConfig
 from mmrl.curriculum.clpo_step import clpo_mix
+from mmrl.algorithms import LossInputs
 
 
 def _rows(accs_per_group, first_key=0):
@@ -73,9 +74,9 @@ def test_kl_scale_multiplies_each_samples_kl_term():
     algo = build_algorithm("grpo", beta=1.0, max_new_tokens=4)
     logp, old, ref = torch.randn(2, 4), torch.randn(2, 4), torch.randn(2, 4)
     adv, mask = torch.zeros(2, 4), torch.ones(2, 4)  # zero advantage: the loss is the KL term alone
-    full, m1 = algo.loss(logp, old, adv, mask, ref_logp=ref)
-    half, m2 = algo.loss(logp, old, adv, mask, ref_logp=ref, kl_scale=torch.tensor([0.5, 0.5]))
+    full, m1 = algo.loss(LossInputs(logp, old, adv, mask, ref_logp=ref))
+    half, m2 = algo.loss(LossInputs(logp, old, adv, mask, ref_logp=ref, kl_weight=torch.tensor([0.5, 0.5])))
     assert torch.isclose(half, 0.5 * full)
-    only_first, _ = algo.loss(logp, old, adv, mask, ref_logp=ref, kl_scale=torch.tensor([1.0, 0.0]))
-    second_zero, _ = algo.loss(logp[:1], old[:1], adv[:1], mask[:1], ref_logp=ref[:1])
+    only_first, _ = algo.loss(LossInputs(logp, old, adv, mask, ref_logp=ref, kl_weight=torch.tensor([1.0, 0.0])))
+    second_zero, _ = algo.loss(LossInputs(logp[:1], old[:1], adv[:1], mask[:1], ref_logp=ref[:1]))
     assert torch.isclose(only_first, second_zero / 2)  # token-mean over both rows' tokens
