@@ -33,3 +33,32 @@ def host_guard():
         assert not [n for n in new if "evil" in n], new
     finally:
         shutil.rmtree(folder)
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(stat.parent.name))
+    return kids
+
+
+def zygote_leftovers() -> list[str]:
+    """Processes inside this process's warm sandboxes other than each one's bwrap init and zygote:
+    the programs they ran and anything those started (warm runs have no marker in a command line)."""
+    from mmrl_verifiers import sandbox_warm
+    kids = _children()
+    found = []
+    for z in [*(z for zs in sandbox_warm._idle.values() for z in zs), *sandbox_warm._busy]:
+        if z.proc is not None:
+            inits = kids.get(z.proc.pid, [])
+            zygote_pids = [p for init in inits for p in kids.get(init, [])]
+            stack = [p for zp in zygote_pids for p in kids.get(zp, [])]
+            while stack:
+                pid = stack.pop()
+                found.append(f"{pid} in the sandbox of zygote {zygote_pids}")
+                stack += kids.get(pid, [])
+    return found

@@ -1,7 +1,10 @@
-"""The sandbox runner: its API, and the adversarial programs of verifiers.md §3.5 (C3-C11).
+"""The sandbox runner: its API, and the adversarial programs of verifiers.md §3.5 (C3-C11), each
+run both warm (forked by the zygote) and cold (a bwrap of its own).
 
-Every adversarial program carries a unique marker in its command line (forked children inherit it);
-after the run no process with that marker may be left, and a file outside the sandbox is untouched."""
+A cold adversarial program carries a unique marker in its command line (forked children inherit
+it); a warm one has the zygote's command line, so there the check is that nothing but the zygote
+is left in its sandbox. Either way a file outside the sandbox is untouched.
+Contamination between consecutive warm runs of one zygote: test_sandbox_warm.py."""
 import os
 import subprocess
 import sys
@@ -13,7 +16,7 @@ import pytest
 
 from mmrl_verifiers import sandbox
 from mmrl_verifiers.sandbox import Limits, SandboxError, SandboxUnavailable, run_sandboxed
-from sandbox_checks import host_guard, leftovers
+from sandbox_checks import host_guard, leftovers, zygote_leftovers
 
 PY = [sys.executable, "-I", "main.py"]
 
@@ -24,47 +27,58 @@ def host_file():
         yield path
 
 
-def run_adversarial(source: str, host_file: Path, **limit_kw):
+@pytest.fixture(params=["warm", "cold"])
+def runner(request):
+    return request.param
+
+
+def run_adversarial(source: str, host_file: Path, runner: str, **limit_kw):
     marker = f"mmrl-adv-{uuid.uuid4().hex}"
     t0 = time.monotonic()
     res = run_sandboxed(PY + [marker], files={"main.py": source.replace("HOST", str(host_file))},
-                        limits=Limits(**{"wall_s": 3.0, **limit_kw}))
+                        limits=Limits(**{"wall_s": 3.0, **limit_kw}), warm=runner == "warm")
     elapsed = time.monotonic() - t0
-    assert leftovers(marker) == []  # checked at once: run_sandboxed returns after the namespace died
+    assert res.runner == runner
+    # checked at once: run_sandboxed returns after the namespace died
+    assert leftovers(marker) == [] and zygote_leftovers() == []
     return res, elapsed  # the host_file fixture checks the host afterwards
 
 
 # --- API ----------------------------------------------------------------------------------------
 
-def test_runs_program_with_files_stdin_and_collects_outputs(monkeypatch):
+def test_runs_program_with_files_stdin_and_collects_outputs(monkeypatch, runner):
     made = []
     real_mkdtemp = sandbox.tempfile.mkdtemp
     monkeypatch.setattr(sandbox.tempfile, "mkdtemp", lambda **kw: made.append(real_mkdtemp(**kw)) or made[-1])
     src = "import os\nopen('out/r.txt', 'w').write(input()[::-1])\nprint(os.getcwd(), sorted(os.listdir('.')))\n"
     res = run_sandboxed(PY, files={"main.py": src, "out/keep.txt": b"x"}, stdin="abc\n",
-                        collect=["out/r.txt", "missing.txt"])
-    assert res.exit_code == 0 and res.ok and not res.timed_out and res.limit_hit is None
+                        collect=["out/r.txt", "missing.txt"], warm=runner == "warm")
+    assert res.exit_code == 0 and res.ok and not res.timed_out and res.limit_hit is None and res.runner == runner
     assert res.stdout == "/job ['main.py', 'out']\n"
     assert res.files == {"out/r.txt": b"cba"}
-    assert made and not any(os.path.exists(d) for d in made)  # the job dir is gone afterwards
+    job_dirs = [d for d in made if not os.path.basename(d).startswith("mmrl-zyg-")]  # a zygote's stays
+    assert job_dirs and not any(os.path.exists(d) for d in job_dirs)  # the job dir is gone afterwards
 
 
-def test_venv_packages_are_importable_read_only():
-    res = run_sandboxed(PY, files={"main.py": "import numpy, sys\nprint(numpy.add(2, 3), sys.prefix)\n"})
+def test_venv_packages_are_importable_read_only(runner):
+    res = run_sandboxed(PY, files={"main.py": "import numpy, sys\nprint(numpy.add(2, 3), sys.prefix)\n"},
+                        warm=runner == "warm")
     assert res.exit_code == 0, res.stderr
     assert res.stdout.split() == ["5", sys.prefix]
 
 
-def test_exit_codes_and_stderr_are_reported():
-    res = run_sandboxed(PY, files={"main.py": "import sys\nprint('boom', file=sys.stderr)\nsys.exit(3)\n"})
+def test_exit_codes_and_stderr_are_reported(runner):
+    warm = runner == "warm"
+    res = run_sandboxed(PY, files={"main.py": "import sys\nprint('boom', file=sys.stderr)\nsys.exit(3)\n"}, warm=warm)
     assert (res.exit_code, res.stderr, res.ok) == (3, "boom\n", False)
-    res = run_sandboxed(PY, files={"main.py": "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n"})
-    assert res.exit_code == 128 + 15
+    res = run_sandboxed(PY, files={"main.py": "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n"}, warm=warm)
+    assert res.exit_code == 128 + 15  # the program is not its namespace's init (which ignores such signals)
 
 
-def test_collect_does_not_follow_links_out_of_the_job_dir(host_file):
+def test_collect_does_not_follow_links_out_of_the_job_dir(host_file, runner):
     src = f"import os\nos.symlink({str(host_file)!r}, 'leak.txt')\nos.symlink('/etc/hostname', 'h.txt')\n"
-    res = run_sandboxed(PY, files={"main.py": src}, collect=["leak.txt", "h.txt", "../../etc/passwd"])
+    res = run_sandboxed(PY, files={"main.py": src}, collect=["leak.txt", "h.txt", "../../etc/passwd"],
+                        warm=runner == "warm")
     assert res.exit_code == 0, res.stderr
     assert res.files == {}
 
@@ -119,62 +133,62 @@ def test_unsafe_mode_runs_with_rlimits_only_when_chosen():
 
 # --- adversarial programs -----------------------------------------------------------------------
 
-def test_infinite_loop_is_killed_at_the_wall_limit(host_file):
-    res, elapsed = run_adversarial("while True: pass\n", host_file, wall_s=2.0)
+def test_infinite_loop_is_killed_at_the_wall_limit(host_file, runner):
+    res, elapsed = run_adversarial("while True: pass\n", host_file, runner, wall_s=2.0)
     assert res.timed_out and res.limit_hit == "wall" and res.exit_code is None
     assert 1.9 <= res.wall_s < 4.0 and elapsed < 6.0  # margins for a loaded CI
 
 
-def test_sleep_is_killed_by_the_wall_clock_not_cpu(host_file):
-    res, _ = run_adversarial("import time\ntime.sleep(100)\n", host_file, wall_s=1.5)
+def test_sleep_is_killed_by_the_wall_clock_not_cpu(host_file, runner):
+    res, _ = run_adversarial("import time\ntime.sleep(100)\n", host_file, runner, wall_s=1.5)
     assert res.timed_out and res.limit_hit == "wall"
 
 
-def test_cpu_limit_stops_a_busy_program_before_the_wall(host_file):
-    res, _ = run_adversarial("while True: pass\n", host_file, wall_s=30.0, cpu_s=1)  # wall: a loaded CI
+def test_cpu_limit_stops_a_busy_program_before_the_wall(host_file, runner):
+    res, _ = run_adversarial("while True: pass\n", host_file, runner, wall_s=30.0, cpu_s=1)  # wall: a loaded CI
     assert res.limit_hit == "cpu" and not res.timed_out and res.exit_code == 128 + 24  # SIGXCPU
 
 
-def test_memory_bomb_hits_the_address_space_limit(host_file):
-    res, elapsed = run_adversarial("x = bytearray(4 * 1024 ** 3)\n", host_file, memory_mb=512)
+def test_memory_bomb_hits_the_address_space_limit(host_file, runner):
+    res, elapsed = run_adversarial("x = bytearray(4 * 1024 ** 3)\n", host_file, runner, memory_mb=512)
     assert res.limit_hit == "memory" and "MemoryError" in res.stderr and elapsed < 4.0
 
 
-def test_fork_bomb_is_capped_and_leaves_nothing(host_file):
+def test_fork_bomb_is_capped_and_leaves_nothing(host_file, runner):
     src = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    res, elapsed = run_adversarial(src, host_file, wall_s=2.0, nproc=16)
+    res, elapsed = run_adversarial(src, host_file, runner, wall_s=2.0, nproc=16)
     assert res.timed_out and elapsed < 6.0  # wall 2 s + margin for a loaded CI
 
 
-def test_fork_limit_counts_only_this_sandbox(host_file):
+def test_fork_limit_counts_only_this_sandbox(host_file, runner):
     src = ("import os, time\nn = 0\nfor _ in range(100):\n    try:\n        pid = os.fork()\n"
            "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n"
            "    n += 1\nprint(n)\n")
-    res, _ = run_adversarial(src, host_file, nproc=12)
+    res, _ = run_adversarial(src, host_file, runner, nproc=12)
     assert res.stdout == "11\n"  # 12 tasks: the program and 11 children, the rest refused
 
 
-def test_setsid_escape_dies_with_the_sandbox(host_file):
+def test_setsid_escape_dies_with_the_sandbox(host_file, runner):
     src = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
            "        time.sleep(60)\n    os._exit(0)\ntime.sleep(0.3)\nprint('parent done')\n")
-    res, _ = run_adversarial(src, host_file)
+    res, _ = run_adversarial(src, host_file, runner)
     assert res.exit_code == 0 and res.stdout == "parent done\n"
 
 
-def test_host_files_are_invisible(host_file):
+def test_host_files_are_invisible(host_file, runner):
     repo_code = Path(__file__).resolve().parents[2] / "mmrl"
     src = ("import os\nprint([os.path.exists(p) for p in ['/etc/passwd', '/home', '/root/.bashrc', 'HOST', "
            f"{str(repo_code)!r}, '/work/shared']])\n")
-    res, _ = run_adversarial(src, host_file)
+    res, _ = run_adversarial(src, host_file, runner)
     assert res.stdout == "[False, False, False, False, False, False]\n"
 
 
-def test_writing_outside_the_job_dir_fails(host_file):
+def test_writing_outside_the_job_dir_fails(host_file, runner):
     src = ("import os\nfor p in ['HOST', '/usr/evil', sys_prefix + '/evil', '/evil', '../evil']:\n"
            "    try:\n        open(p, 'w').write('pwned')\n        print('wrote', p)\n"
            "    except OSError as e:\n        print(type(e).__name__)\n"
            "open('/tmp/evil', 'w').write('private tmpfs only')\n")
-    res, _ = run_adversarial(f"sys_prefix = {sys.prefix!r}\n" + src, host_file)
+    res, _ = run_adversarial(f"sys_prefix = {sys.prefix!r}\n" + src, host_file, runner)
     assert res.exit_code == 0, res.stderr
     assert res.stdout.splitlines() == ["FileNotFoundError", "OSError", "OSError",  # absent, read-only
                                        "PermissionError", "PermissionError"]        # root-owned sandbox /
@@ -182,29 +196,29 @@ def test_writing_outside_the_job_dir_fails(host_file):
     assert not os.path.exists("/evil") and not os.path.exists("/tmp/evil")
 
 
-def test_network_is_unreachable(host_file):
+def test_network_is_unreachable(host_file, runner):
     src = ("import socket\nprint(sorted(n for _, n in socket.if_nameindex()))\n"
            "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    print('connected')\n"
            "except OSError as e:\n    print('refused', e.errno)\n")
-    res, _ = run_adversarial(src, host_file)
+    res, _ = run_adversarial(src, host_file, runner)
     assert res.stdout.splitlines()[0] == "['lo']"
     assert res.stdout.splitlines()[1].startswith("refused")
 
 
-def test_huge_output_is_cut_at_the_cap(host_file):
+def test_huge_output_is_cut_at_the_cap(host_file, runner):
     src = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
-    res, elapsed = run_adversarial(src, host_file, output_bytes=1 << 20)
+    res, elapsed = run_adversarial(src, host_file, runner, output_bytes=1 << 20)
     assert res.limit_hit == "output" and len(res.stdout) == 1 << 20 and elapsed < 3.0
 
 
-def test_big_file_hits_the_file_size_limit(host_file):
+def test_big_file_hits_the_file_size_limit(host_file, runner):
     src = "open('big.bin', 'wb').write(b'0' * (64 << 20))\n"
-    res, _ = run_adversarial(src, host_file, fsize_mb=16)
+    res, _ = run_adversarial(src, host_file, runner, fsize_mb=16)
     assert res.limit_hit == "fsize" and "File too large" in res.stderr
 
 
-def test_sandbox_uid_is_not_root_and_has_no_capabilities(host_file):
+def test_sandbox_uid_is_not_root_and_has_no_capabilities(host_file, runner):
     src = "import os\nstatus = open('/proc/self/status').read()\nprint(os.getuid(), [l for l in status.splitlines() if l.startswith('CapEff')])\n"
-    res, _ = run_adversarial(src, host_file)
+    res, _ = run_adversarial(src, host_file, runner)
     uid, caps = res.stdout.split(" ", 1)
     assert int(uid) != 0 and caps.strip() == "['CapEff:\\t0000000000000000']"

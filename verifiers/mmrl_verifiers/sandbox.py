@@ -63,6 +63,7 @@ class RunResult:
     limit_hit: str | None        # "wall" | "output" | "cpu" | "memory" | "fsize" | "nproc" | None
     wall_s: float
     files: dict[str, bytes] = field(default_factory=dict)  # the collected outputs (size-capped)
+    runner: str = "cold"         # "warm": forked by a zygote (sandbox_warm.py); "cold": a bwrap of its own
 
     @property
     def ok(self) -> bool:
@@ -72,8 +73,14 @@ class RunResult:
 def run_sandboxed(cmd: list[str], files: dict[str, str | bytes] | None = None,
                   stdin: str | bytes | None = None, limits: Limits = Limits(),
                   collect: list[str] | None = None, mode: str = "bwrap",
-                  env: dict[str, str] | None = None, ro_paths: tuple[str, ...] = ()) -> RunResult:
+                  env: dict[str, str] | None = None, ro_paths: tuple[str, ...] = (),
+                  warm: bool = True) -> RunResult:
     """Run `cmd` with cwd = a fresh private job dir holding `files`; return what happened.
+
+    With `warm` (and mode "bwrap"), a Python command (`sys.executable [flags] script|-c code ...`)
+    is forked by a warm zygote with the same isolation (sandbox_warm.py); any other command, or
+    one the zygote cannot take (it says why, once, as a RuntimeWarning), gets a bwrap of its own.
+    MMRL_SANDBOX_WARM=0 in the environment turns warm runs off. `RunResult.runner` says which.
 
     Raises SandboxUnavailable (bwrap cannot start; nothing was run) or SandboxError (the sandbox
     broke during this run). A program that fails, hangs or exceeds a limit is a normal RunResult."""
@@ -81,6 +88,11 @@ def run_sandboxed(cmd: list[str], files: dict[str, str | bytes] | None = None,
         raise ValueError(f"sandbox mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "bwrap":
         check_bwrap()
+        if warm and os.environ.get("MMRL_SANDBOX_WARM", "1") != "0":
+            from . import sandbox_warm
+            result = sandbox_warm.run(cmd, files, stdin, limits, env, ro_paths, collect)
+            if result is not None:
+                return result
     job = Path(tempfile.mkdtemp(prefix="mmrl-sbx-"))
     try:
         argv, full_env = sandboxed_command(job, cmd, files, limits, mode, env, ro_paths)
@@ -165,11 +177,14 @@ def _python_roots() -> list[str]:
 
 
 def _bwrap_argv(job: Path, cmd: list[str], env: dict[str, str], uid: int | None,
-                ro_paths: tuple[str, ...], tmpfs_mb: int = Limits.tmpfs_mb) -> list[str]:
+                ro_paths: tuple[str, ...], tmpfs_mb: int = Limits.tmpfs_mb, keep_root: bool = False) -> list[str]:
+    """keep_root: the command stays root in the sandbox (the warm zygote, which drops each program
+    to a fresh uid itself) and is not tied to the calling thread (--die-with-parent would kill it
+    when the thread that started it ends; the zygote ends when its control socket closes)."""
     argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox",
-            "--ro-bind", "/usr", "/usr"]
-    if uid is None:  # not root: an unprivileged user namespace is the only way in
+            "--unshare-cgroup-try", *([] if keep_root else ["--die-with-parent"]), "--new-session",
+            "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    if uid is None and not keep_root:  # not root: an unprivileged user namespace is the only way in
         argv += ["--unshare-user", "--cap-drop", "ALL"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -250,9 +265,14 @@ def _execute(argv: list[str], job: Path, env: dict[str, str], stdin: str | bytes
         code = proc.wait()
         wall = time.monotonic() - t0
     code = 128 - code if code < 0 else code  # unsafe mode: -N from subprocess means signal N
+    if code != 0 and err.startswith((b"bwrap: ", b"prlimit: ", b"setpriv: ")):  # the wrappers, not the program
+        raise SandboxError(f"the sandbox failed: {err.decode(errors='replace').strip().splitlines()[0]}")
+    return _result(code, out, err, limit_hit, wall)
+
+
+def _result(code: int | None, out: bytes, err: bytes, limit_hit: str | None, wall: float) -> RunResult:
+    """The RunResult of a run that ended with shell-style exit `code` (or was stopped at `limit_hit`)."""
     stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    if code != 0 and stderr.startswith(("bwrap: ", "prlimit: ", "setpriv: ")):  # the wrappers, not the program
-        raise SandboxError(f"the sandbox failed: {stderr.strip().splitlines()[0]}")
     if limit_hit:
         return RunResult(None, stdout, stderr, limit_hit == "wall", limit_hit, wall)
     return RunResult(code, stdout, stderr, False, _limit_from_exit(code, stderr), wall)
