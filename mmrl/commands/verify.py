@@ -2,16 +2,19 @@
 
   mmrl verify --verifier math --gold 4 --response 'so \\boxed{4}'
   mmrl verify --batch in.jsonl --out out.jsonl [--verifier math] [--workers 2]
+  mmrl verify --batch in.jsonl --out out.jsonl --resume   # continue an interrupted batch
 
 Batch lines hold `response`, `gold`, optional `verifier` and verifier options; each is written back
-with `score` (null = could not judge), `status`, `reason` and `parts`, then a summary is printed."""
+with `score` (null = could not judge), `status`, `reason` and `parts`, in input order and as soon as
+it is verified (an interrupted batch keeps what it finished), then a summary is printed."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import Interrupted, UserError
+from . import _checks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,9 +25,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="verifier option (value parsed as JSON when it can be), repeatable; in batch mode "
                         "a default for lines that do not set it")
     p.add_argument("--batch", type=Path, help="input jsonl")
-    p.add_argument("--out", type=Path, help="output jsonl (batch mode)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--timeout", type=float, help="per-item hard limit in seconds (default: the verifier's)")
+    p.add_argument("--out", type=Path, help="output jsonl (batch mode; overwritten unless --resume)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the --out lines that match the input and verify only the rest")
+    p.add_argument("--workers", type=_checks.count, default=2, help="worker processes (default 2)")
+    p.add_argument("--timeout", type=_checks.seconds,
+                   help="per-item hard limit in seconds (default: the verifier's)")
+    p.epilog = _verifier_help()
+
+
+def _verifier_help() -> str:
+    import mmrl_verifiers as mv
+
+    # TODO(issue 12): list each verifier's declared options once the registry declares them.
+    return "verifiers: " + ", ".join(mv.names())
 
 
 def _options(pairs: list[str]) -> dict:
@@ -42,30 +56,37 @@ def _options(pairs: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     import mmrl_verifiers as mv
-    from mmrl_verifiers.jsonl import BatchInputError, verify_jsonl
 
     if args.verifier and args.verifier not in mv.names():
         raise UserError(f"unknown verifier {args.verifier!r}; known: {', '.join(mv.names())}")
     if args.batch:
-        if not args.out:
-            raise UserError("--batch needs --out")
-        if not args.batch.is_file():
-            raise UserError(f"batch file not found: {args.batch}")
-        from rich.progress import Progress
-        try:
-            total = sum(1 for line in args.batch.open() if line.strip())
-            with Progress(transient=True) as bar:
-                task = bar.add_task("verifying", total=total)
-                summary = verify_jsonl(args.batch, args.out, args.verifier, args.workers, args.timeout,
-                                       on_result=lambda i, v: bar.advance(task), defaults=_options(args.option))
-        except BatchInputError as e:
-            raise UserError(str(e)) from None
-        print(json.dumps(summary))
-        return 0
+        return _run_batch(args)
     if args.response is None or not args.verifier:
         raise UserError("give --verifier and --response (and --gold), or --batch FILE --out FILE")
     item = {"verifier": args.verifier, "response": args.response, "gold": args.gold, **_options(args.option)}
     with mv.VerifierPool(workers=1, preload=(args.verifier,)) as pool:
         verdict = pool.map([item], args.timeout)[0]
     print(json.dumps(verdict.to_dict(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from ._batch import finished_lines, read_rows, verify_batch
+
+    if not args.out:
+        raise UserError("--batch needs --out")
+    _checks.text_file("--batch", args.batch)
+    _checks.output_file("--out", args.out, args.batch)  # before any work: verdicts are never lost at the end
+    rows = read_rows(args.batch, args.verifier, _options(args.option))
+    kept = finished_lines(args.out, rows, args.batch) if args.resume else []
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("verifying", total=len(rows), completed=len(kept))
+            summary = verify_batch(rows, args.out, kept, args.workers, args.timeout, lambda: bar.advance(task))
+    except KeyboardInterrupt:
+        raise Interrupted(f"the verdicts finished so far are in {args.out}: rerun with --resume "
+                          f"to verify only the rest") from None
+    print(json.dumps(summary))
     return 0

@@ -155,7 +155,8 @@ def load_benchmark(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     if not isinstance(config, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
     config.setdefault("data_dir", ".")
-    config["data_dir"] = (path.resolve().parent / config["data_dir"]).resolve()
+    # a str (pydantic makes it a Path): overrides deep-copy the config through YAML
+    config["data_dir"] = str((path.resolve().parent / str(config["data_dir"])).resolve())
     for item in overrides:
         path_parts, value = parse_override(item)
         if path_parts == ["data_dir"]:  # a path typed on the command line is relative to the cwd
