@@ -120,7 +120,8 @@ def _run_program(job: dict) -> None:
     except SystemExit as e:
         code = _exit_code(e)
     except BaseException as e:  # shown without this runner's frame, as CPython shows it
-        sys.excepthook(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None)
+        e.__traceback__ = e.__traceback__.tb_next if e.__traceback__ else None
+        sys.excepthook(type(e), e, e.__traceback__)
         code = 130 if isinstance(e, KeyboardInterrupt) else 1
     # CPython's shutdown: join non-daemon threads, run atexit, release globals (flushes open files), flush stdio
     try:
