@@ -3,14 +3,16 @@ limits, score as a failure with the right status, leave no process behind and th
 
 stdio programs first re-exec themselves with a unique marker argument; forked children keep that
 command line, so a scan of /proc for the marker finds anything of the run that survived it.
-(Call/assert programs run inside the shared driver; test_sandbox.py covers their processes.)"""
+Programs run warm (forked by the sandbox's zygote, no marker in their command line): there the check
+is that nothing but the zygote is left in its sandbox (sandbox_checks.zygote_leftovers)."""
 import time
 import uuid
 
 import pytest
 
-from mmrl_verifiers import VerifierPool, verify
-from sandbox_checks import host_guard, leftovers
+from mmrl_verifiers import VerifierPool, sandbox_warm, verify
+from mmrl_verifiers.code import PYTHON
+from sandbox_checks import host_guard, leftovers, zygote_leftovers
 
 ANSWER = {"mode": "stdio", "tests": [{"input": "2 3\n", "output": "5\n"}]}  # 4 s wall clock
 ADD = {"mode": "assert", "tests": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0"]}
@@ -29,13 +31,20 @@ def attack(program: str, gold: dict, **options):
         t0 = time.monotonic()
         verdict = verify("code", f"```python\n{source}\n```", gold, **options)
         elapsed = time.monotonic() - t0
-        assert leftovers(marker) == []
+        assert leftovers(marker) == [] and zygote_leftovers() == []
     wall_limit = 2 * 4.0 * (1 if gold["mode"] == "stdio" else len(gold["tests"])) + 2  # see code._limits
     assert elapsed < wall_limit + 6.0, f"took {elapsed:.1f} s"  # + killing and reaping on a busy host
     assert verdict.score == 0.0, verdict
     return verdict
 
 
+
+
+def test_the_verifier_runs_programs_warm():  # else the zygote checks in attack() check nothing
+    sandbox_warm.close_all()
+    assert verify("code", "print(5)", ANSWER).score == 1.0
+    flags = tuple(PYTHON[1:PYTHON.index("-c")])
+    assert [key for key in sandbox_warm._idle if key[0] == flags]
 
 
 def test_fork_bomb():
