@@ -1,15 +1,18 @@
-"""Sandboxed executions per second on the HumanEval canonical solutions, 2 at a time, and the
-sandbox's overhead against a bare subprocess run of the same programs in the same run.
+"""Time per program on the HumanEval canonical solutions, 2 at a time, for a bare subprocess,
+the sandbox (cold and warm) and the code verifier, and their ratios to the bare subprocess.
 
     .venv/bin/python bench/code_sandbox.py [--tasks 164] [--rounds 2]
 
 Each program is prompt + canonical solution + test + check(entry_point), run with `python -I -S`:
   bare      subprocess.run, no isolation, no limits (the baseline)
   unsafe    run_sandboxed(mode="unsafe-rlimits-only"): rlimits + session kill, no namespaces
-  bwrap     run_sandboxed(mode="bwrap"): the real sandbox
+  cold      run_sandboxed(warm=False): a bwrap sandbox of its own per program
+  warm      run_sandboxed(): forked by the warm zygote, same isolation per program (the default)
   verifier  the `code` verifier through VerifierPool(workers=2): driver, nonce, records, parsing
-The variants alternate round by round so that load from other processes hits them alike.
+The variants alternate round by round so that load from other processes hits them alike; the load
+average is printed before and after (numbers taken on a busy machine are directions, not results).
 """
+import os
 import argparse
 import subprocess
 import sys
@@ -45,8 +48,8 @@ def bare(progs: list[str]) -> list[bool]:
             return list(ex.map(run, paths))
 
 
-def sandboxed(progs: list[str], mode: str) -> list[bool]:
-    run = lambda prog: run_sandboxed(PY + ["main.py"], files={"main.py": prog}, mode=mode).ok
+def sandboxed(progs: list[str], mode: str, warm: bool = True) -> list[bool]:
+    run = lambda prog: run_sandboxed(PY + ["main.py"], files={"main.py": prog}, mode=mode, warm=warm).ok
     with ThreadPoolExecutor(WORKERS) as ex:
         return list(ex.map(run, progs))
 
@@ -57,24 +60,37 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     progs, items = programs(args.tasks)
-    seconds = {"bare": 0.0, "unsafe": 0.0, "bwrap": 0.0, "verifier": 0.0}
+    variants = {"bare": lambda: bare(progs), "unsafe": lambda: sandboxed(progs, "unsafe-rlimits-only"),
+                "cold": lambda: sandboxed(progs, "bwrap", warm=False), "warm": lambda: sandboxed(progs, "bwrap"),
+                "verifier": lambda: [v.score == 1.0 for v in pool.map(items)]}
+    seconds = dict.fromkeys(variants, 0.0)
+    load_before = os.getloadavg()
     with VerifierPool(workers=WORKERS, preload=["code"]) as pool:
-        pool.map(items[:2])  # start the workers and warm the page cache outside the timing
-        bare(progs[:8]), sandboxed(progs[:8], "bwrap"), sandboxed(progs[:8], "unsafe-rlimits-only")
+        pool.map(items[:4])  # start the workers (and their zygotes) outside the timing
+        bare(progs[:8]), sandboxed(progs[:8], "unsafe-rlimits-only"), sandboxed(progs[:8], "bwrap", warm=False)
+        sandboxed(progs[:8], "bwrap")
         for _ in range(args.rounds):
-            for name, fn in [("bare", lambda: bare(progs)), ("unsafe", lambda: sandboxed(progs, "unsafe-rlimits-only")),
-                             ("bwrap", lambda: sandboxed(progs, "bwrap")),
-                             ("verifier", lambda: [v.score == 1.0 for v in pool.map(items)])]:
+            for name, fn in variants.items():
                 t0 = time.perf_counter()
                 passed = fn()
                 seconds[name] += time.perf_counter() - t0
                 assert all(passed), f"{name}: {passed.count(False)} canonical solutions failed"
+    load_after = os.getloadavg()
     n = len(progs) * args.rounds
-    print(f"HumanEval canonical solutions: {len(progs)} programs x {args.rounds} rounds, {WORKERS} at a time")
+    print(f"HumanEval canonical solutions: {len(progs)} programs x {args.rounds} rounds, {WORKERS} at a time, "
+          f"{os.cpu_count()} cores")
+    print(f"load average (1, 5, 15 min): before {_load(load_before)}, after {_load(load_after)}")
+    if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1):
+        print("warning: the machine is busy; these numbers are directions, not results")
     for name, s in seconds.items():
-        print(f"  {name:9s} {n / s:7.1f} executions/s   {1000 * s / n * WORKERS:6.1f} ms per execution"
-              f"   overhead vs bare x{s / seconds['bare']:.2f}")
+        print(f"  {name:9s} {1000 * s / n * WORKERS:7.1f} ms per program   {n / s:6.1f} programs/s"
+              f"   x{s / seconds['bare']:.2f} bare")
+    print(f"  warm sandbox x{seconds['warm'] / seconds['cold']:.2f} cold sandbox")
     return 0
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in load)
 
 
 if __name__ == "__main__":
