@@ -8,11 +8,13 @@ the key's full path and what is allowed there, e.g.
 """
 from __future__ import annotations
 
+import json
+import string
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
@@ -44,6 +46,17 @@ class Generator(Section):
     held_out_size: int = Field(200, ge=0)
     seed: int = 1234
 
+    @model_validator(mode="after")
+    def _one_source(self) -> "Generator":
+        # Only reasoning_gym reads task/mix, and mix replaces task: a second source would be ignored.
+        if self.mix and "task" in self.model_fields_set:
+            raise ValueError("data.generate.mix and data.generate.task are both set: mix replaces task; keep one")
+        if self.kind != "reasoning_gym" and ("task" in self.model_fields_set or self.mix):
+            which = "mix" if self.mix else "task"
+            raise ValueError(f"data.generate.{which} is set but kind {self.kind!r} does not read it "
+                             "(only kind reasoning_gym does); remove it")
+        return self
+
 
 class Data(Section):
     train: str | None = None        # jsonl or parquet file (relative paths: to the recipe's folder)
@@ -58,6 +71,31 @@ class Data(Section):
     on_bad_image: Literal["fail", "skip"] = "fail"
     max_prompt_tokens: int = Field(1024, gt=0)  # longer prompts are skipped and counted, never truncated
     shuffle: bool = True
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template_uses_the_prompt(cls, value: str) -> str:
+        # A template without {prompt} would give every sample the same text; any other {field}
+        # would fail on the first sample, mid-run.
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        except ValueError as e:
+            raise ValueError(f"not a valid template ({e}); write literal braces as {{{{ }}}}") from None
+        if fields != {"prompt"}:
+            other = sorted(fields - {"prompt"})
+            raise ValueError(f"must contain {{prompt}} and no other field (got {value!r}"
+                             + (f"; unknown: {', '.join('{' + f + '}' for f in other)}" if other else "")
+                             + "); write literal braces as {{ }}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Data":
+        # generate writes its own train and held-out files: a file set beside it would be ignored.
+        for key in ("train", "held_out"):
+            if self.generate is not None and getattr(self, key) is not None:
+                raise ValueError(f"data.{key} and data.generate are both set: generate would replace your "
+                                 f"file; keep one (data.generate=null keeps data.{key})")
+        return self
 
 
 class Verifiers(Section):
@@ -189,9 +227,61 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise UserError(f"override {text!r}: value is not valid YAML ({e.problem})") from None
 
 
+# Keys that are alternative ways to give one thing. A layer (a recipe over its `base:`, a
+# command-line override over the recipe) that sets one of them drops the alternatives it
+# inherited, so the user's latest word wins and never the recipe's silently. Alternatives set in
+# the same layer are refused by the schema, naming both keys.
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "data.train": ("data.generate",),
+    "data.generate": ("data.train", "data.held_out"),
+    "data.generate.mix": ("data.generate.task",),
+    "data.generate.task": ("data.generate.mix",),
+    "data.generate.kind": ("data.generate.task", "data.generate.mix", "data.generate.config"),
+}
+# Paths typed on the command line are relative to the working directory (recipe files: their folder).
+PATH_KEYS = ("data.train", "data.held_out")
+_MISSING = object()
+
+
+def _get(data: dict, dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _drop(data: dict, dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    node = _get(data, ".".join(parents)) if parents else data
+    if isinstance(node, dict):
+        node.pop(last, None)
+
+
+def _drop_alternatives(merged: dict, base: dict, top_keys: set[str]) -> None:
+    """`top_keys` were set by the newer layer: drop the alternatives it did not set itself."""
+    for key in top_keys & set(ALTERNATIVES):
+        if _get(merged, key) in (None, _MISSING) or _get(merged, key) == _get(base, key):
+            continue  # unset, or set to what it already was: nothing is replaced
+        for other in ALTERNATIVES[key]:
+            if other not in top_keys:
+                _drop(merged, other)
+
+
+def _dotted_keys(data: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in data.items():
+        out.add(prefix + str(key))
+        if isinstance(value, dict):
+            out |= _dotted_keys(value, f"{prefix}{key}.")
+    return out
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     for text in overrides:
         path, value = parse_override(text)
+        before = yaml.safe_load(yaml.safe_dump(data))  # a deep copy, to compare with
         node = data
         for part in path[:-1]:
             child = node.get(part)
@@ -199,6 +289,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 child = node[part] = {}
             node = child
         node[path[-1]] = value
+        _drop_alternatives(data, before, {".".join(path)})
     return data
 
 
@@ -220,6 +311,9 @@ def _one_line(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return f"{path}: unknown key; allowed: {_allowed(Recipe, err['loc'])}"
     msg = err["msg"]
+    if err["type"] == "value_error":  # our own validators: the message says it all
+        msg = str(err["ctx"]["error"])
+        return msg if msg.startswith(path + ".") else f"{path}: {msg}"
     if err["type"] == "literal_error":
         msg = f"got {err['input']!r}; allowed: {err['ctx']['expected'].replace(' or ', ', ')}"
     elif "input" in err and not isinstance(err["input"], dict):
@@ -246,7 +340,9 @@ def read_yaml(path: Path, seen: tuple = ()) -> dict:
     if not path.is_file():
         raise UserError(f"recipe {path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise UserError(f"recipe {path}: not a UTF-8 text file (byte {e.start}: {e.reason})") from None
     except yaml.YAMLError as e:
         raise UserError(f"recipe {path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -258,12 +354,26 @@ def read_yaml(path: Path, seen: tuple = ()) -> dict:
     base_path = (path.parent / str(base)).resolve()
     if base_path in seen:
         raise UserError(f"recipe {path}: base {base} includes itself")
-    return deep_merge(read_yaml(base_path, (*seen, base_path)), data)
+    base_data = read_yaml(base_path, (*seen, base_path))
+    merged = deep_merge(base_data, data)
+    _drop_alternatives(merged, base_data, _dotted_keys(data))
+    return merged
+
+
+def _absolute_path_overrides(overrides: list[str]) -> list[str]:
+    """A data path typed on the command line means the file the user sees from their shell."""
+    out = []
+    for text in overrides:
+        path, value = parse_override(text)
+        if ".".join(path) in PATH_KEYS and isinstance(value, str) and value:
+            text = f"{'.'.join(path)}={json.dumps(str(Path(value).expanduser().resolve()))}"
+        out.append(text)
+    return out
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     path = Path(path)
     data = read_yaml(path)
-    recipe = validate_recipe(apply_overrides(data, list(overrides)), str(path))
+    recipe = validate_recipe(apply_overrides(data, _absolute_path_overrides(list(overrides))), str(path))
     recipe._source = str(path)
     return recipe

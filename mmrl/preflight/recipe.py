@@ -1,0 +1,162 @@
+"""The training preflight: everything a recipe points at, checked in seconds before DeepSpeed,
+vLLM or any weights load. `mmrl train --dry-run` runs it in full; every real run runs it first.
+
+Order: data files (exist, parse, prompt/gold keys, verifier names) -> images (exist, decode) ->
+model (config + tokenizer/processor, no weights) -> verifiers (names, option values) -> algorithm
+(parameters, group size) -> golds (the first few judged against themselves in the verifier pool).
+A check whose input failed is skipped; every other check still runs, so all problems show at once.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ..errors import UserError
+from .golds import GoldCase, GoldCheck, first_per_verifier, gold_response
+from .model import check_model
+from .report import Report
+from .verifiers import check_verifier_names
+
+PREVIEW_SIZE = 64   # --dry-run checks this many generated samples per split (in a temporary folder)
+
+
+def preflight_recipe(recipe, generate_into: Path, preview: bool = False) -> Report:
+    """Run every check; the caller prints the report and raises on errors.
+    `generate_into`: where `data.generate` writes its files (the run's data folder, or a temporary
+    one with `preview`: then only the first PREVIEW_SIZE samples of each split are generated)."""
+    report = Report(f"preflight: {recipe.name} ({recipe._source or 'recipe'})")
+    splits = _data_splits(report, recipe, generate_into, preview)
+    samples = {split: _load(report, recipe, split, path) for split, path in splits.items()}
+    used = _sample_verifiers(report, recipe, samples, splits)
+    _images(report, recipe, samples, splits)
+    valid = check_verifier_names(report, recipe, used)
+    _algorithm(report, recipe)
+    golds = _golds(recipe, samples.get("train") or [], splits.get("train"), valid)
+    try:
+        needs_images = any(s.get(recipe.data.image_key) for rows in samples.values() if rows for s in rows)
+        check_model(report, recipe.backbone.model, needs_images)
+    finally:
+        golds.finish(report)
+    return report
+
+
+def _data_splits(report: Report, recipe, generate_into: Path, preview: bool) -> dict[str, Path]:
+    d = recipe.data
+    if d.generate is not None:
+        from ..data.generate import generate_split_files
+
+        gen = d.generate
+        if preview:
+            gen = gen.model_copy(update={"train_size": min(gen.train_size, PREVIEW_SIZE),
+                                         "held_out_size": min(gen.held_out_size, PREVIEW_SIZE)})
+        try:
+            train, held = generate_split_files(gen, generate_into)
+        except UserError as e:
+            report.add("data", f"data.generate ({gen.kind})", [str(e)])
+            return {}
+        what = f"data.generate: {gen.kind} {gen.task if gen.kind == 'reasoning_gym' and not gen.mix else ''}".rstrip()
+        sizes = f"{d.generate.train_size} train / {d.generate.held_out_size} held-out"
+        note = f"{sizes}; checked a preview of {PREVIEW_SIZE}" if preview else f"{sizes} in {generate_into}"
+        report.add("data", f"{what} ({note})")
+        return {"train": train, **({"held_out": held} if held else {})}
+    if d.train is None:
+        report.add("data", "none", ["data: no training data: set data.train (a .jsonl/.json/.parquet file) "
+                                    "or data.generate"])
+        return {}
+    splits = {"train": recipe.resolve_path(d.train)}
+    if d.held_out is not None:
+        splits["held_out"] = recipe.resolve_path(d.held_out)
+    report.add("data", "; ".join(f"data.{k}: {p}" for k, p in splits.items()))
+    return splits
+
+
+def _load(report: Report, recipe, split: str, path: Path) -> list[dict] | None:
+    from ..data.dataset import load_samples, missing_keys
+
+    try:
+        rows = load_samples(path)
+    except UserError as e:
+        report.add(split, str(path), [f"data.{split}: {e}"])
+        return None
+    d = recipe.data
+    report.add(split, f"{len(rows)} samples; prompt {d.prompt_key!r}, gold {d.gold_key!r}",
+               [f"data.{split}: {e}" for e in missing_keys(rows, path, d)])
+    if split == "held_out" and not recipe.logging.eval_samples:
+        report.warnings.append("data.held_out is set but logging.eval_samples is 0: it is never evaluated")
+    return rows
+
+
+def _sample_verifiers(report: Report, recipe, samples: dict, splits: dict) -> Counter:
+    """How many samples name each verifier (a sample without one uses data.default_verifier)."""
+    used: Counter = Counter()
+    errors = []
+    for split, rows in samples.items():
+        bad = [(i, s["verifier"]) for i, s in enumerate(rows or []) if s.get("verifier") is not None
+               and not isinstance(s["verifier"], str)]
+        if bad:
+            i, value = bad[0]
+            errors.append(f"data.{split} {splits[split]}: {len(bad)} samples have a 'verifier' that is not a "
+                          f"name; first: sample {i}: {value!r:.60}")
+        used.update(s.get("verifier") or recipe.data.default_verifier for s in rows or []
+                    if s.get("verifier") is None or isinstance(s["verifier"], str))
+    if errors:
+        report.add("sample verifiers", ", ".join(f"{k} {v}" for k, v in used.items()), errors)
+    return used
+
+
+def _images(report: Report, recipe, samples: dict, splits: dict) -> None:
+    from ..data.images import check_images
+
+    key, count, bad = recipe.data.image_key, 0, []
+    for split, rows in samples.items():
+        if rows:
+            n, problems = check_images(rows, key, splits[split].parent, str(splits[split]))
+            count += n
+            bad += problems
+    if not count and not bad:
+        report.skip("images", f"no sample has {key!r}")
+        return
+    detail = f"{count} decoded" + (f", {len(bad)} samples with a bad image" if bad else "")
+    if not bad:
+        report.add("images", detail)
+    elif recipe.data.on_bad_image == "skip":
+        report.add("images", detail, warnings=[f"{len(bad)} samples will be skipped (data.on_bad_image=skip); "
+                                               f"first: {bad[0]}"])
+    else:
+        report.add("images", detail, [f"images: {len(bad)} samples with a missing or unreadable image; first: "
+                                      f"{bad[0]} (data.on_bad_image=skip skips them)"])
+
+
+def _algorithm(report: Report, recipe) -> None:
+    from ..algorithms import build_algorithm
+
+    a = recipe.algorithm
+    try:
+        algo = build_algorithm(a.name, max_new_tokens=recipe.rollout.max_new_tokens, **a.params)
+        algo.check_group_size(recipe.rollout.n)
+    except UserError as e:
+        report.add("algorithm", a.name, [f"algorithm: {e}"])
+        return
+    except (TypeError, ValueError) as e:
+        report.add("algorithm", a.name, [f"algorithm.params: {e}"])
+        return
+    params = ", ".join(f"{k}={v}" for k, v in a.params.items())
+    report.add("algorithm", f"{a.name}" + (f" ({params})" if params else "") + f", group size {recipe.rollout.n}")
+
+
+def _golds(recipe, train: list[dict], path: Path | None, valid: set[str]) -> GoldCheck:
+    from ..data.dataset import verifier_item
+
+    d, options = recipe.data, recipe.verifiers.options
+    items = []
+    for i, sample in enumerate(train):
+        name = sample.get("verifier") or d.default_verifier
+        if sample.get(d.gold_key) is None or not isinstance(name, str) or name not in valid:
+            continue  # reported by the data or verifier checks
+        items.append((f"sample {i} of {path}", verifier_item(sample, d, options)))
+    cases = []
+    for where, item in first_per_verifier(items):
+        opts = {k: v for k, v in item.items() if k not in ("verifier", "gold")}
+        response, full = gold_response(item["verifier"], item["gold"], opts)
+        cases.append(GoldCase(where, {**item, "response": response}, full))
+    return GoldCheck(cases, recipe.verifiers.workers)

@@ -1,0 +1,140 @@
+"""The training preflight (`mmrl train --dry-run`, and first thing in every real run): on real data
+(GSM8K lines, MATH-Vision images) it checks data, images, model folder, verifier options,
+algorithm parameters and golds, and reports every problem at once, one line each, exit 2."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmrl.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
+GSM8K = SHARED / "gsm8k" / "test.jsonl"
+MATHVISION = SHARED / "mathvision"
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+
+
+def gsm8k_rows(n: int) -> list[dict]:
+    """The first n GSM8K test problems as mmrl samples (gold = the number after '####')."""
+    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()[:n]]
+    return [{"question": r["question"], "answer": r["answer"].split("####")[-1].strip().replace(",", "")}
+            for r in rows]
+
+
+def mathvision_rows(n: int, folder: Path) -> list[dict]:
+    """n MATH-Vision problems with their real images, copied beside the data file."""
+    rows = [json.loads(line) for line in (MATHVISION / "data" / "testmini.jsonl").read_text().splitlines()[:n]]
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        shutil.copy(MATHVISION / r["image"], folder / r["image"])
+    return [{"question": r["question"], "answer": r["answer"], "images": [r["image"]]} for r in rows]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def dry_run(capsys, *args) -> tuple[int, str, str]:
+    code = main(["train", *map(str, args), "--dry-run"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_user_file_is_the_data_and_the_preflight_passes(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "mine.jsonl", gsm8k_rows(12))
+    code, out, err = dry_run(capsys, QUICKSTART, f"data.train={data}")
+    assert code == 0, err
+    assert f"train: {data}" in out and "generate: null" in out   # the resolved recipe: the user's file only
+    assert f"data.train: {data}" in out and "12 samples" in out   # the preflight table names it
+    assert "golds" in out and "4 of 4 judged" in out
+
+
+def test_five_problems_in_one_recipe_are_all_reported(tmp_path, capsys):
+    rows = mathvision_rows(3, tmp_path)                   # real images, decode fine
+    rows[1]["images"] = ["images/not_there.png"]          # 1: a missing image
+    rows.append({"question": "What is 2+2?"})             # 2: a sample without its gold
+    rows.append({"question": "Pick one.", "answer": "Z", "verifier": "mcq"})  # 3: a gold mcq cannot judge
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "no_such_architecture"}')  # 4: a broken model folder
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"base: {QUICKSTART}\nbackbone: {{model: {model}}}\ndata: {{train: train.jsonl}}\n"
+                      "algorithm: {name: dapo, params: {eps: 0.2}}\n")     # 5: a parameter dapo does not have
+    code, out, err = dry_run(capsys, recipe, "verifiers.options.math.answer_format=nope")  # 6: an option value
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("mmrl train: error: preflight found 6 problems")
+    problems = lines[1:]
+    expected = ["not_there.png: no such file", "have no 'answer'; first: sample 3",
+                "gold 'Z' cannot be judged by mcq", f"backbone.model {model}: config.json does not load",
+                "unknown parameter 'eps'", "verifiers.options.math: "]
+    for text in expected:
+        assert sum(text in line for line in problems) == 1, (text, problems)
+    assert len(problems) == 6 and "Traceback" not in err
+    assert "FAIL" in out   # the summary table was printed too
+
+
+def test_non_utf8_data_file_is_one_line_naming_it(tmp_path, capsys):
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(json.dumps({"question": "Combien coûte", "answer": "3"}).encode("latin-1").replace(b"\\u00fb", b"\xfb")
+                    + b"\n")
+    code, _, err = dry_run(capsys, QUICKSTART, f"data.train={bad}")
+    assert code == 2
+    (line,) = [l for l in err.splitlines() if "latin1.jsonl" in l]
+    assert "not UTF-8 text (line 1" in line
+
+
+def test_images_need_a_vision_model(tmp_path, capsys):
+    write_jsonl(tmp_path / "train.jsonl", mathvision_rows(2, tmp_path))
+    code, out, err = dry_run(capsys, QUICKSTART, f"data.train={tmp_path / 'train.jsonl'}")
+    assert code == 2
+    assert "a text model (llama), but samples have images" in err
+    assert "2 decoded" in out
+
+
+def test_a_truncated_image_is_named_or_skipped_by_policy(tmp_path, capsys):
+    rows = mathvision_rows(2, tmp_path)
+    raw = (tmp_path / rows[0]["images"][0]).read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(raw[: len(raw) // 3])
+    rows[0]["images"] = ["cut.jpg"]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    args = (QUICKSTART, f"data.train={tmp_path / 'train.jsonl'}", "backbone.model=smolvl")
+    code, _, err = dry_run(capsys, *args)
+    assert code == 2 and "cut.jpg: cannot be decoded" in err and "data.on_bad_image=skip" in err
+    code, out, err = dry_run(capsys, *args, "data.on_bad_image=skip")
+    assert code == 0, err
+    assert "1 samples will be skipped" in out
+
+
+def test_unknown_sample_verifier_and_a_verifier_that_is_not_a_name(tmp_path, capsys):
+    rows = gsm8k_rows(3)
+    rows[0]["verifier"] = "maths"
+    rows[1]["verifier"] = {"name": "math"}
+    write_jsonl(tmp_path / "t.jsonl", rows)
+    code, _, err = dry_run(capsys, QUICKSTART, f"data.train={tmp_path / 't.jsonl'}")
+    assert code == 2
+    assert "unknown verifier 'maths'" in err
+    assert "1 samples have a 'verifier' that is not a name; first: sample 1" in err
+
+
+def test_a_real_run_stops_at_the_preflight_before_the_training_stack(tmp_path):
+    """Not a dry run: the bad data is found before DeepSpeed, vLLM or the trainer are imported."""
+    write_jsonl(tmp_path / "t.jsonl", [{"question": "no gold here"}])
+    code = (f"import sys; from mmrl.cli import main; "
+            f"rc = main(['train', {str(QUICKSTART)!r}, 'data.train=t.jsonl', 'output_dir={tmp_path}/run']); "
+            "print(rc, sorted(m for m in ('deepspeed', 'vllm', 'mmrl.train.loop') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "2 []", result.stdout + result.stderr
+    assert "have no 'answer'" in result.stderr
+
+
+def test_launched_env_name_matches_the_launcher():
+    from mmrl.commands import train
+    from mmrl.train import distributed
+    assert train.LAUNCHED == distributed.LAUNCHED
