@@ -2,8 +2,8 @@
 
 A sample is a dict: the prompt text (`data.prompt_key`), the gold answer (`data.gold_key`), an
 optional `verifier` name (else `data.default_verifier`), optional image path(s) (`data.image_key`)
-and any other keys, which reach the verifier as options (so a reward can see the sample's
-metadata). One file can therefore mix math, code and grounding samples.
+and any other keys: those a verifier declares as per-sample options reach it, the rest is metadata
+(see verifier_item). One file can therefore mix math, code and grounding samples.
 """
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-
-RESERVED = {"verifier", "source"}  # sample keys that are not verifier options
 
 
 def load_samples(path: Path) -> list[dict]:
@@ -90,8 +88,28 @@ def chat_prompt(processor, sample: dict, data, n_images: int = 0) -> str:
 
 
 def verifier_item(sample: dict, data, options: dict) -> dict:
-    """The verifier pool item for a sample, without the response: routed by the sample's `verifier`."""
+    """The verifier pool item for a sample, without the response: routed by the sample's `verifier`,
+    with the recipe's options for that verifier. Of the sample's other columns only those the
+    verifier declares as per-sample options reach it (MCQ `choices`, a grounding sample's
+    `image_size`; mmrl_verifiers.describe() lists them); every other column (`id`, `source`, a
+    dataset's own fields) is metadata and never changes a verdict."""
+    import mmrl_verifiers as mv
+
     name = sample.get("verifier") or data.default_verifier
-    extra = {k: v for k, v in sample.items()
-             if k not in RESERVED | {data.prompt_key, data.gold_key, data.image_key} and v is not None}
-    return {"verifier": name, "gold": sample[data.gold_key], **options.get(name, {}), **extra}
+    try:
+        spec = mv.spec(name)
+        declared = spec.options if spec.options is not None else _signature_options(name)
+    except (KeyError, ImportError, AttributeError, ValueError):  # the pool names the problem
+        declared = ()
+    own = {"verifier", data.prompt_key, data.gold_key, data.image_key}
+    fields = {k: v for k, v in sample.items() if k not in own and v is not None}
+    per_sample, _metadata = mv.split_fields(declared, fields)
+    return {"verifier": name, "gold": sample[data.gold_key], **options.get(name, {}), **per_sample}
+
+
+def _signature_options(name: str) -> tuple:
+    """An undeclared verifier asks for the columns its signature names (none when it takes **kwargs)."""
+    from dataclasses import replace
+
+    from mmrl_verifiers.registry import signature_options
+    return tuple(replace(o, sample=True) for o in signature_options(name) or ())

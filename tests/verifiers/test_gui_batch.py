@@ -23,7 +23,9 @@ LINES = [  # (input line, expected score; None = could not judge)
     ({"verifier": "aepo", "response": THINK + '[{"point_2d": [0, 0]}, {"point_2d": [15, 15]}, {"point_2d": [40, 5]}]',
       "gold": [10, 10, 20, 20], "frame": "abs"}, 1.4082483),
     ({"verifier": "gui", "response": THINK + '<answer>{"action": "click", "point": [1, 1]}</answer>',
-      "gold": {"action": "click", "bbox": [0, 0, 5, 5]}, "frame": "abs", "colour": "red"}, None),
+      "gold": {"action": "click", "bbox": [0, 0, 5, 5]}, "frame": "abs", "colour": "red"}, 1.0),  # metadata
+    ({"verifier": "gui", "response": THINK + '<answer>{"action": "click", "point": [1, 1]}</answer>',
+      "gold": {"action": "click", "bbox": [0, 0, 5, 5]}, "frame": "abs", "coord_mode": "nearest"}, None),
 ]
 
 
@@ -35,9 +37,11 @@ def test_vision_verifiers_through_mmrl_verify_batch(tmp_path, capsys):
     assert len(rows) == len(LINES)
     for row, (line, expected) in zip(rows, LINES):
         if expected is None:
-            assert row["score"] is None and row["status"] == "gold_error", row
+            assert row["score"] is None and row["status"] in ("gold_error", "infra_error"), row
         else:
             assert abs(row["score"] - expected) < 1e-6, row
-    assert "no 'frame' option" in rows[2]["reason"] and "unknown option 'colour'" in rows[-1]["reason"]
+    assert "no 'frame' option" in rows[2]["reason"] and rows[2]["status"] == "gold_error"
+    assert rows[-2]["colour"] == "red"  # a key no verifier declares is metadata: written back, never judged
+    assert rows[-1]["status"] == "infra_error" and "'coord_mode'" in rows[-1]["reason"]
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["could_not_judge"] == 2

@@ -60,9 +60,9 @@ def collinear(points: list[list[float]]) -> bool:
 
 
 def verify_aepo(response: str, gold: Any, no_think: bool = False, max_points: int = 32,
-                finish_reason: str | None = None, **frame_options) -> Verdict:
-    """Adaptive exploration reward of a multi-point answer against one gold box. `finish_reason`
-    (the trainer passes it to every verifier) is unused: a truncated list fails to parse anyway."""
+                **frame_options) -> Verdict:
+    """Adaptive exploration reward of a multi-point answer against one gold box. A truncated
+    generation never gets here: the pool scores it like an invalid answer (fail_score -1)."""
     try:
         payload, meta = read_gold(gold, "aepo")
         model, gold_frame = frames_from(frame_options, meta)

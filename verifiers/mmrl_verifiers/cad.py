@@ -51,8 +51,7 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
                think_mode: str = "required", format_weight: float | None = None,
                iou_weight: float | None = None, n_points: int = 8192, cd_min: float = 2e-4,
                cd_max: float = 0.1, wall_s: float = 30.0, memory_mb: int = 4096,
-               sandbox_mode: str = "bwrap", finish_reason: str | None = None,
-               allow_truncated: bool = False, **meta) -> Verdict:
+               sandbox_mode: str = "bwrap", truncated: bool = False) -> Verdict:
     """Geometry of the response's CadQuery program against the reference (IoU + Chamfer)."""
     from .sandbox import MODES, SandboxError
     for name, value, valid in (("preset", preset, PRESETS), ("sandbox_mode", sandbox_mode, MODES),
@@ -74,7 +73,7 @@ def verify_cad(response: str, gold, preset: str = "default", compare_mode: str |
         return weights.scale * (weights.format_weight * fmt + (1 - weights.format_weight) * g)
 
     source, problem = extract_program(response, think_mode)
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         source, problem = None, "the generation was truncated (finish_reason=length)"
     if source is None:
         return Verdict(total(0.0, -1.0), {"format": 0.0, "geometry": -1.0}, "format_error", problem)

@@ -11,7 +11,7 @@ options: reward_mode "binary" (1 iff all pass, default) | "fraction" (passed / t
   require_fence (False: no ```python block means the whole response is the program);
   max_tests (32; None = all); memory_mb (2048); sandbox_mode ("bwrap" | "unsafe-rlimits-only");
   forbid_patterns (False: suspicious patterns are only listed in info["flags"]);
-  finish_reason / allow_truncated (a truncated generation scores 0 unless allowed).
+  (declared in contract.py) and the pool's finish_reason / allow_truncated (truncated scores 0).
 parts: "test_<i>" (1 pass / 0 fail, in gold order), "passed", "total", "accuracy".
 """
 from __future__ import annotations
@@ -308,8 +308,7 @@ RUNNERS: dict[str, Callable[..., dict[int, Outcome]]] = {"stdio": run_stdio, "ca
 
 def verify_code(response: str, gold: Any, reward_mode: str = "binary", require_fence: bool = False,
                 max_tests: int | None = 32, memory_mb: int = 2048, sandbox_mode: str = "bwrap",
-                forbid_patterns: bool = False, finish_reason: str | None = None,
-                allow_truncated: bool = False) -> Verdict:
+                forbid_patterns: bool = False, truncated: bool = False) -> Verdict:
     if reward_mode not in ("binary", "fraction"):
         return Verdict.unjudged("infra_error", f"reward_mode must be 'binary' or 'fraction', got {reward_mode!r}")
     if sandbox_mode not in SANDBOX_MODES:
@@ -318,7 +317,7 @@ def verify_code(response: str, gold: Any, reward_mode: str = "binary", require_f
         g = parse_gold(gold)
     except GoldError as e:
         return Verdict.unjudged("gold_error", str(e))
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         return Verdict.fail("format_error", "the generation was truncated (finish_reason=length)", accuracy=0.0)
     source = extract_code(response, require_fence)
     if source is None:

@@ -133,7 +133,7 @@ def boxed_contents(text: str) -> list[str | None]:
 
 
 def verify_format(response: str, gold=None, think_mode: str = "required", answer_tag: str | None = "answer",
-                  min_think_chars: int = 1, **meta) -> Verdict:
+                  min_think_chars: int = 1) -> Verdict:
     """Format reward: 1 if the response follows <think>…</think><answer>…</answer> (§1.2), else 0."""
     problem = check_format(response, think_mode, answer_tag, min_think_chars)
     if problem:

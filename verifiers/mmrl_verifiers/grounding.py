@@ -49,8 +49,7 @@ def _frame_note(boxes, model: Frame) -> str:
 
 def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode: str = "required",
                      answer_tag: str | None = "answer", format_weight: float = 0.1,
-                     finish_reason: str | None = None, allow_truncated: bool = False,
-                     **frame_options) -> Verdict:
+                     truncated: bool = False, **frame_options) -> Verdict:
     """One box for one referring expression; accuracy = IoU (or IoU², or 1[IoU >= 0.5])."""
     if acc_mode not in ("iou", "iou_sq", "thresh"):
         return Verdict.unjudged("gold_error", f"acc_mode {acc_mode!r}: use iou, iou_sq or thresh")
@@ -77,7 +76,7 @@ def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode
         info["iou"] = value
         acc = {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5)}[acc_mode]
         problem = f"IoU {value:.4f}"
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         acc, problem = 0.0, "the generation was truncated (finish_reason=length)"
     status = "ok" if acc >= 0.5 else "wrong"
     return Verdict(_total(acc, format_ok, format_weight), {"format": float(format_ok), "accuracy": acc},
@@ -94,8 +93,7 @@ def _norm_label(label: str | None, synonyms: dict[str, str]) -> str | None:
 def verify_detection(response: str, gold: Any, iou_threshold: float = 0.5, max_pred: int | None = None,
                      synonyms: dict[str, str] | None = None, think_mode: str = "required",
                      answer_tag: str | None = "answer", format_weight: float = 0.1,
-                     finish_reason: str | None = None, allow_truncated: bool = False,
-                     **frame_options) -> Verdict:
+                     truncated: bool = False, **frame_options) -> Verdict:
     """A set of labelled boxes; accuracy = Σ IoU over Hungarian-matched pairs with IoU >= τ,
     divided by max(#predicted, #gold). More than `max_pred` boxes (default max(3·#gold, 20),
     never above 100) scores 0."""
@@ -129,7 +127,7 @@ def verify_detection(response: str, gold: Any, iou_threshold: float = 0.5, max_p
         acc = sum(matched) / max(len(preds), len(golds))
         reason = f"{len(matched)} of {len(golds)} gold boxes matched by {len(preds)} predictions"
         parts_info["true_positives"] = len(matched)
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         acc, reason = 0.0, "the generation was truncated (finish_reason=length)"
     status = "ok" if acc >= 0.5 else "wrong"
     return Verdict(_total(acc, format_ok, format_weight), {"format": float(format_ok), "accuracy": acc},
@@ -156,8 +154,7 @@ def _points_or_boxes(value: Any) -> list[list[float] | None] | None:
 
 def verify_counting(response: str, gold: Any, count_mode: str = "exact", radius_px: float | None = None,
                     think_mode: str = "required", answer_tag: str | None = "answer",
-                    format_weight: float = 0.1, finish_reason: str | None = None,
-                    allow_truncated: bool = False, **frame_options) -> Verdict:
+                    format_weight: float = 0.1, truncated: bool = False, **frame_options) -> Verdict:
     """Count = the last integer of the answer, or the length of a predicted point/box list.
     Gold: an integer, or {"count": N, "boxes"|"points": [...] (optional), "image_size", "frame"}."""
     if count_mode not in ("exact", "partial"):
@@ -196,7 +193,7 @@ def verify_counting(response: str, gold: Any, count_mode: str = "exact", radius_
         acc = float(n == n_gold)
     else:
         acc = max(0.0, 1 - abs(n - n_gold) / max(n_gold, 1))
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         acc = 0.0
     info.update(count=n, gold_count=n_gold)
     return Verdict(_total(acc, format_ok, format_weight), {"format": float(format_ok), "accuracy": acc},

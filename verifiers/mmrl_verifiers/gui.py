@@ -217,10 +217,13 @@ def _gold_action(gold: Any, rules: Rules) -> tuple[Action, dict]:
 def verify_gui(response: str, gold: Any, preset: str = "default", coord_mode: str | None = None,
                text_mode: str | None = None, radius_px: float | None = None, alpha: float | None = None,
                think_mode: str = "required", answer_tag: str | None = "answer",
-               finish_reason: str | None = None, allow_truncated: bool = False, **frame_options) -> Verdict:
+               truncated: bool = False, **frame_options) -> Verdict:
     """One GUI action against the gold action. Options override the preset's rules."""
     if preset == "infigui_aer":
         from .aepo import verify_aepo
+        if truncated:  # AEPO scores a truncated answer like an invalid one (its spec's fail_score)
+            return Verdict.fail("format_error", "the generation was truncated (finish_reason=length)", -1.0,
+                                format=0.0, accuracy=0.0)
         return verify_aepo(response, gold, no_think=think_mode == "none", **frame_options)
     if preset not in PRESETS:
         return Verdict.unjudged("gold_error", f"preset {preset!r}: use {', '.join(PRESETS)} or infigui_aer")
@@ -252,7 +255,7 @@ def verify_gui(response: str, gold: Any, preset: str = "default", coord_mode: st
     pred = _to_abs(pred, model)
     r_type = float(pred.action == gold_action.action)  # the gold is always a known action
     r_arg = argument_score(pred, gold_action, rules, model.image_size) if r_type else 0.0
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         r_type = r_arg = 0.0
         problem = "the generation was truncated (finish_reason=length)"
     reason = problem or ("wrong action type" if not r_type else f"argument score {r_arg:.4g}")

@@ -3,8 +3,8 @@ exactness override of §2.4 and a size guard in front of sympy.
 
 Options: think_mode ("auto"), answer_format ("boxed" | "answer_tag" | "free"), answer_tag
 ("answer", used with answer_format="answer_tag"), multi_box_policy ("mv" | "strict_single"),
-precision (decimal places, MathVista) or abs_tol, finish_reason, allow_truncated (False),
-preset ("default" = 0.9·accuracy + 0.1·format; "verl_dapo" = ±1). Other keys are ignored (meta).
+precision (decimal places, MathVista) or abs_tol, preset ("default" = 0.9·accuracy + 0.1·format;
+"verl_dapo" = ±1); declared in contract.py. `truncated` comes from the pool (finish_reason=length).
 Math-Verify's own SIGALRM timeouts are off: the VerifierPool's worker kill bounds the time.
 """
 from __future__ import annotations
@@ -160,9 +160,8 @@ def _check_options(answer_format: str, multi_box_policy: str, preset_name: str) 
 
 def verify_math(response: str, gold, think_mode: str = "auto", answer_format: str = "boxed",
                 answer_tag: str = "answer", multi_box_policy: str = "mv", precision: int | None = None,
-                abs_tol: float | None = None, finish_reason: str | None = None,
-                allow_truncated: bool = False, preset: str = "default", min_think_chars: int = 1,
-                **meta) -> Verdict:
+                abs_tol: float | None = None, truncated: bool = False, preset: str = "default",
+                min_think_chars: int = 1) -> Verdict:
     """Math answer vs gold with Math-Verify + exact numeric guard; 0.9·accuracy + 0.1·format."""
     bad_option = _check_options(answer_format, multi_box_policy, preset)
     if bad_option:
@@ -189,7 +188,7 @@ def verify_math(response: str, gold, think_mode: str = "auto", answer_format: st
 
     if think_mode == "required" and problem:
         return result("format_error", problem)
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         return result("wrong", "truncated generation (finish_reason=length)", truncated=True)
     if region is None:
         return result("parse_error", f"no <{answer_tag}> answer")

@@ -4,8 +4,8 @@ A response that names several letters without committing to one (a hedge) scores
 no nearest-option fallback (MathVista's Levenshtein pick turns any garbage into a 1/k lottery).
 
 Options: choices (list of option texts), letters (default "ABCDE" cut to len(choices)),
-think_mode ("auto"), answer_tag (None; "answer" grades the <answer> body), finish_reason,
-allow_truncated, preset ("default" = 0.9·accuracy + 0.1·format). Other keys are ignored (meta).
+think_mode ("auto"), answer_tag (None; "answer" grades the <answer> body), preset ("default" =
+0.9·accuracy + 0.1·format); declared in contract.py. `truncated` comes from the pool.
 """
 from __future__ import annotations
 
@@ -98,8 +98,8 @@ def gold_letter(gold, letters: str, choices: list[str] | None) -> str | None:
 
 
 def verify_mcq(response: str, gold, choices: list[str] | None = None, letters: str | None = None,
-               think_mode: str = "auto", answer_tag: str | None = None, finish_reason: str | None = None,
-               allow_truncated: bool = False, preset: str = "default", **meta) -> Verdict:
+               think_mode: str = "auto", answer_tag: str | None = None, truncated: bool = False,
+               preset: str = "default") -> Verdict:
     """Option letter vs gold letter, strict (hedges score 0); 0.9·accuracy + 0.1·format."""
     letters = (letters or "ABCDEFGHIJ"[:len(choices)] if choices else letters or "ABCDE").upper()
     if preset not in PRESETS:
@@ -119,7 +119,7 @@ def verify_mcq(response: str, gold, choices: list[str] | None = None, letters: s
 
     if think_mode == "required" and problem:
         return result("format_error", problem)
-    if finish_reason == "length" and not allow_truncated:
+    if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         return result("wrong", "truncated generation (finish_reason=length)")
     region = answer_region(response, think_mode, answer_tag)
     if region is None:
