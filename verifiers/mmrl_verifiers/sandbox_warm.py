@@ -86,6 +86,7 @@ class Zygote:
 
     def __init__(self, flags: tuple[str, ...], env: dict[str, str], ro_paths: tuple[str, ...]):
         self.flags = flags
+        _remove_stale_dirs()
         self.dir = Path(tempfile.mkdtemp(prefix=f"mmrl-zyg-{os.getpid()}-"))
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._log = tempfile.TemporaryFile()
@@ -221,6 +222,15 @@ class Zygote:
             self.proc = None
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _remove_stale_dirs() -> None:
+    """Dirs of zygotes whose host process died without closing them (a pool worker that was
+    killed runs no atexit hook): `mmrl-zyg-<pid>-*` whose pid is gone."""
+    for path in Path(tempfile.gettempdir()).glob("mmrl-zyg-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # --- the per-process pool of zygotes --------------------------------------------------------------
