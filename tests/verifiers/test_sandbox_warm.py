@@ -180,3 +180,10 @@ def test_limits_above_the_callers_own_are_not_raised_quietly():
         pytest.skip("no hard open-files limit here")
     with pytest.raises(SandboxError, match="prlimit"):  # the zygote declines, and a cold run reports it
         run_sandboxed(PY, files={"main.py": "print(1)\n"}, limits=Limits(nofile=hard + 1))
+
+
+@pytest.mark.parametrize("cmd", [[sys.executable, "main.py"], [sys.executable, "-s", "-c", "import main"]])
+def test_a_program_imports_its_own_modules_not_the_zygotes_folder(cmd):
+    files = {"main.py": "import helper, sys\nprint(helper.X, sys.path[0])\n", "helper.py": "X = 42\n"}
+    runs = [run_sandboxed(cmd, files=files, warm=w) for w in (True, False)]
+    assert runs[0].runner == "warm" and runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith("42 ")

@@ -108,6 +108,8 @@ def _run_program(job: dict) -> None:
     sys.orig_argv = [sys.executable, *job["flags"], *argv]
     if not sys.flags.safe_path:
         sys.path[0] = path0  # was the zygote's own folder
+    for entry in [k for k in sys.path_importer_cache if k == "" or k.startswith(JOB)]:
+        del sys.path_importer_cache[entry]  # a listing of the zygote's /job, not the program's
     main = types.ModuleType("__main__")
     main.__dict__.update(__builtins__=sys.modules["builtins"], __spec__=None, __cached__=None)
     if filename != "<string>":
