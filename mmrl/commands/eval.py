@@ -7,7 +7,9 @@
 
 Outputs in --out (default runs/eval/<benchmark>-<model>): samples.jsonl (prompt, responses,
 verdicts per problem), summary.json, report.md with plots. Run the same command again to resume
-a run that stopped: finished problems are neither regenerated nor re-verified."""
+a run that stopped: finished problems are neither regenerated nor re-verified. A folder holding
+results of a run with other settings is refused; one without results (a run that failed before
+its first problem) is taken over."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from . import _checks
 
 SAMPLED_TEMPERATURE = 0.6  # for --n > 1 when the benchmark decodes greedily (n identical answers otherwise)
 
@@ -25,18 +28,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="smollm2-135m-instruct",
                    help="a local model folder, or smollm2-135m-instruct (default) or smolvl")
     p.add_argument("--engine", choices=("vllm", "hf"), default="vllm", help="rollout engine (default vllm)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N problems")
-    p.add_argument("--n", type=int, help="responses per problem (default: the benchmark's)")
-    p.add_argument("--temperature", type=float,
+    p.add_argument("--limit", type=_checks.count, help="evaluate only the first N problems")
+    p.add_argument("--n", type=_checks.count, help="responses per problem (default: the benchmark's)")
+    p.add_argument("--temperature", type=_checks.temperature,
                    help="sampling temperature (default: the benchmark's; 0.6 when --n > 1 meets a greedy benchmark)")
-    p.add_argument("--max-new-tokens", type=int, help="response length cap (default: the benchmark's)")
+    p.add_argument("--max-new-tokens", type=_checks.count, help="response length cap (default: the benchmark's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a benchmark key, e.g. data_dir=PATH or sampling.temperature=0.6")
     p.add_argument("--gold", action="store_true",
                    help="gold mode: feed the reference answers as responses (no model); should score ~100%%")
     p.add_argument("--out", type=Path, help="output folder")
-    p.add_argument("--batch-size", type=int, default=16, help="problems per generation batch (default 16)")
-    p.add_argument("--workers", type=int, default=2, help="verifier worker processes (default 2)")
+    p.add_argument("--batch-size", type=_checks.count, default=16, help="problems per generation batch (default 16)")
+    p.add_argument("--workers", type=_checks.count, default=2, help="verifier worker processes (default 2)")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
                    help="compare two finished runs (folders or summary.json files)")
 
@@ -44,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..eval.report import compare, load_summary, write_outputs
 
+    if args.out is not None:  # before any work: a bad --out is not found after the model ran
+        _checks.output_folder("--out", args.out)
     if args.compare:
         before, after = (load_summary(p) for p in args.compare)
         report = compare(before, after, args.out or args.compare[1])
@@ -51,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.benchmark is None:
         raise UserError("give a benchmark file (e.g. eval/gsm8k.yaml) or --compare BEFORE AFTER")
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
 
     from ..eval.benchmark import load_benchmark
     from ..eval.runner import gold_responder
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.benchmark, _overrides(args))
     model_name = "gold" if args.gold else Path(args.model).name
     out = args.out or Path("runs") / "eval" / f"{bench.name}-{model_name}"
+    _checks.output_folder("--out", out)
 
     if args.gold:
         respond, info, engine = gold_responder(bench), {"model": "gold (reference responses)", "engine": "none"}, None

@@ -150,6 +150,9 @@ def load_benchmark(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
         raise UserError(f"benchmark file not found: {path}")
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                        f"is it a benchmark YAML?") from None
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(config, dict):

@@ -47,7 +47,13 @@ def load_summary(path: str | Path) -> dict[str, Any]:
     file = path / "summary.json" if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"no summary.json in {path} (is it an `mmrl eval` output folder?)")
-    return json.loads(file.read_text())
+    try:
+        summary = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{file}: not an `mmrl eval` summary ({type(e).__name__}: {e})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("metrics"), dict) or "benchmark" not in summary:
+        raise UserError(f"{file}: not an `mmrl eval` summary (no benchmark and metrics)")
+    return summary
 
 
 def compare(before: dict[str, Any], after: dict[str, Any], out_dir: str | Path) -> Path:

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from mmrl_verifiers import sandbox_warm
+from mmrl_verifiers import sandbox, sandbox_warm
 from mmrl_verifiers.code import PYTHON
 from mmrl_verifiers.sandbox import Limits, SandboxError, run_sandboxed
 from sandbox_checks import host_guard, zygote_leftovers
@@ -187,3 +187,13 @@ def test_a_program_imports_its_own_modules_not_the_zygotes_folder(cmd):
     files = {"main.py": "import helper, sys\nprint(helper.X, sys.path[0])\n", "helper.py": "X = 42\n"}
     runs = [run_sandboxed(cmd, files=files, warm=w) for w in (True, False)]
     assert runs[0].runner == "warm" and runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith("42 ")
+
+
+def test_a_zygote_killed_while_idle_is_replaced():
+    assert run_sandboxed(PY, files={"main.py": "pass\n"}).runner == "warm"
+    (zygote,) = sandbox_warm._idle[KEY]
+    old = zygote.proc.pid
+    sandbox._kill_namespace(zygote._init_pid)  # its bwrap init: the zygote dies with the namespace
+    res = run_sandboxed(PY, files={"main.py": "print(42)\n"})
+    assert (res.runner, res.stdout) == ("warm", "42\n")
+    assert [z.proc.pid for z in sandbox_warm._idle[KEY]] not in ([old], [])

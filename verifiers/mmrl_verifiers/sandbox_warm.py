@@ -116,6 +116,10 @@ class Zygote:
             self.close()
             raise
 
+    def alive(self) -> bool:
+        """An idle zygote never speaks first: a readable socket means it is gone."""
+        return self.proc is not None and self.proc.poll() is None and not select.select([self.sock], [], [], 0)[0]
+
     def _answer(self, timeout: float) -> dict | None:
         """The zygote's next message, or None if it died or said nothing within `timeout`."""
         if not select.select([self.sock], [], [], timeout)[0]:
@@ -258,6 +262,9 @@ def run(cmd: list[str], files: dict[str, str | bytes] | None, stdin: str | bytes
         if key in _unavailable:
             return None
         zygote = _idle[key].pop() if _idle.get(key) else None
+    if zygote is not None and not zygote.alive():  # killed from outside while idle: replace it
+        zygote.close()
+        zygote = None
     if zygote is None:
         if os.geteuid() != 0:
             _give_up(key, "a fresh uid per program needs root (this process is not)")
