@@ -33,15 +33,42 @@ def test_jsonl_and_parquet_load_the_same_rows(tmp_path):
 
 def test_bad_data_files_name_the_file(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"question": "1+1", "answer": "2"}\n{"question": \n')
-    with pytest.raises(UserError, match=r"bad\.jsonl: cannot be read"):
+    with pytest.raises(UserError, match=r"bad\.jsonl: line 2 is not valid JSON"):
         load_samples(tmp_path / "bad.jsonl")
     with pytest.raises(UserError, match="unsupported type '.csv'"):
         load_samples(tmp_path / "x.csv")
     with pytest.raises(UserError, match="no such file"):
         load_samples(tmp_path / "missing.jsonl")
-    rows = [{"question": "q", "answer": "1"}, {"question": "q2"}]
-    with pytest.raises(UserError, match=r"sample 1 has no 'answer'"):
+    rows = [{"question": "q", "answer": "1"}, {"question": "q2"}, {"answer": "3"}, {"question": "q4"}]
+    with pytest.raises(UserError) as e:
         check_keys(rows, tmp_path / "d.jsonl", Data())
+    assert str(e.value).splitlines() == [  # both keys, with counts and the first bad sample
+        f"data file {tmp_path / 'd.jsonl'}: 1 of 4 samples have no 'question'; first: sample 2 (keys: answer)",
+        f"data file {tmp_path / 'd.jsonl'}: 2 of 4 samples have no 'answer'; first: sample 1 (keys: question)"]
+
+
+def test_non_utf8_binary_and_non_object_files_are_one_line(tmp_path):
+    real = (SHARED / "gsm8k" / "test.jsonl").read_text().splitlines()[:3]
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(("\n".join(real) + "\n").encode() + '{"question": "Combien coûte", "answer": "2"}\n'.encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin\.jsonl: not UTF-8 text \(line 4, byte \d+"):
+        load_samples(latin)
+    png = tmp_path / "image.jsonl"
+    png.write_bytes((GEO / "11" / "img_diagram.png").read_bytes())
+    with pytest.raises(UserError, match=r"image\.jsonl: not UTF-8 text"):
+        load_samples(png)
+    (tmp_path / "list.jsonl").write_text('{"question": "q", "answer": "1"}\n[1, 2]\n')
+    with pytest.raises(UserError, match=r"list\.jsonl: sample 1 is a list, expected an object"):
+        load_samples(tmp_path / "list.jsonl")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(UserError, match=r"bad\.parquet: not a readable parquet file"):
+        load_samples(tmp_path / "bad.parquet")
+
+
+def test_a_json_array_file_loads_like_jsonl(tmp_path):
+    rows = [json.loads(line) for line in (SHARED / "gsm8k" / "test.jsonl").read_text().splitlines()[:5]]
+    (tmp_path / "a.json").write_text(json.dumps(rows, indent=1))
+    assert load_samples(tmp_path / "a.json") == rows == load_samples(write(tmp_path / "a.jsonl", rows))
 
 
 def test_samples_route_to_their_own_verifier_with_their_metadata():
@@ -85,6 +112,24 @@ def test_bad_image_policy_fail_or_skip(tmp_path):
     good = {"question": "q", "answer": "1", "images": ["img_diagram.png"]}
     assert len(images_or_skip(good, Data(on_bad_image="skip"), GEO / "13", "#8")) == 1
     assert images_or_skip({"question": "q"}, Data(), tmp_path, "#9") == []
+
+
+def test_an_image_field_that_is_not_paths_is_named(tmp_path):
+    with pytest.raises(BadImage, match=r"sample #2: 'images' must be a path or a list of paths, got \{'path'"):
+        load_images({"images": {"path": "x.png"}}, "images", tmp_path, "#2")
+    with pytest.raises(UserError, match=r"sample #3: 'images' must be a path or a list of paths"):
+        images_or_skip({"images": [3]}, Data(), tmp_path, "#3")
+
+
+def test_check_images_decodes_every_image_and_names_each_bad_sample(tmp_path):
+    from mmrl.data.images import check_images
+    rows = [{"images": [str(GEO / str(i) / "img_diagram.png")]} for i in range(11, 16)]
+    rows[1] = {"images": "gone.png"}
+    rows[3] = {"images": [str(GEO / "14" / "img_diagram.png"), str(GEO / "14" / "data.json")]}
+    count, bad = check_images(rows, "images", tmp_path, "t.jsonl")
+    assert count == 3 and len(bad) == 2
+    assert bad[0].startswith("sample 1 of t.jsonl: image") and "gone.png: no such file" in bad[0]
+    assert bad[1].startswith("sample 3 of t.jsonl: image") and "data.json: cannot be decoded" in bad[1]
 
 
 def test_sampler_is_disjoint_across_ranks_and_covers_each_epoch():

@@ -92,3 +92,83 @@ def test_missing_and_broken_recipe_files(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("rollout: [1, 2\n")
     assert main(["train", str(tmp_path / "bad.yaml"), "--dry-run"]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+# --- two sources for one thing: the user's latest word wins, or both keys are named -------------
+
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+
+
+def test_a_data_train_override_replaces_the_recipes_generator(tmp_path, monkeypatch):
+    (tmp_path / "mine.jsonl").write_text("\n".join(GSM8K.read_text().splitlines()[:3]) + "\n")
+    monkeypatch.chdir(tmp_path)
+    r = load_recipe(QUICKSTART, ["data.train=mine.jsonl"])
+    assert r.data.generate is None
+    assert r.data.train == str(tmp_path / "mine.jsonl")  # typed in the shell: relative to the shell's folder
+    # and the reverse: a generator given on the command line replaces the recipe's files
+    base = tmp_path / "files.yaml"
+    base.write_text(f"base: {QUICKSTART}\ndata: {{train: mine.jsonl, held_out: mine.jsonl}}\n")
+    assert load_recipe(base).data.generate is None  # the file layer's data.train dropped its base's generator
+    r = load_recipe(base, ["data.generate={kind: count_shapes, train_size: 10}"])
+    assert (r.data.train, r.data.held_out, r.data.generate.kind) == (None, None, "count_shapes")
+
+
+def test_a_command_line_path_is_the_shells_file_even_when_the_recipe_folder_has_one(tmp_path, monkeypatch):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "train.jsonl").write_text('{"question": "recipe folder", "answer": "1"}\n')
+    (tmp_path / "recipes" / "r.yaml").write_text("data: {train: train.jsonl}\n")
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "train.jsonl").write_text('{"question": "shell folder", "answer": "1"}\n')
+    monkeypatch.chdir(tmp_path / "cwd")
+    in_file = load_recipe(tmp_path / "recipes" / "r.yaml")
+    assert in_file.resolve_path(in_file.data.train) == tmp_path / "recipes" / "train.jsonl"
+    typed = load_recipe(tmp_path / "recipes" / "r.yaml", ["data.train=train.jsonl"])
+    assert typed.resolve_path(typed.data.train) == tmp_path / "cwd" / "train.jsonl"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("data: {train: a.jsonl, generate: {task: chain_sum}}",
+     "data.train and data.generate are both set: generate would replace your file"),
+    ("data: {held_out: a.jsonl, generate: {task: chain_sum}}", "data.held_out and data.generate are both set"),
+    ("data: {generate: {task: chain_sum, mix: [{name: a, task: chain_sum}]}}",
+     "data.generate.mix and data.generate.task are both set"),
+    ("data: {generate: {kind: count_shapes, task: chain_sum}}",
+     "data.generate.task is set but kind 'count_shapes' does not read it"),
+    ("data: {prompt_template: 'Solve it.'}", "data.prompt_template: must contain {prompt} and no other field"),
+    ("data: {prompt_template: '{prompt} in {unit}'}", "unknown: {unit}"),
+])
+def test_two_sources_in_one_file_are_refused_naming_both(tmp_path, text, expected):
+    (tmp_path / "r.yaml").write_text(text + "\n")
+    with pytest.raises(UserError) as e:
+        load_recipe(tmp_path / "r.yaml")
+    assert expected in str(e.value) and len(str(e.value).splitlines()) == 1
+
+
+def test_a_sub_key_of_the_generator_does_not_silently_beat_the_users_file(tmp_path):
+    """data.generate.train_size=10 on a recipe with data.train: ambiguous, so both keys are named."""
+    (tmp_path / "r.yaml").write_text("data: {train: a.jsonl}\n")
+    with pytest.raises(UserError, match="data.train and data.generate are both set"):
+        load_recipe(tmp_path / "r.yaml", ["data.generate.train_size=10"])
+
+
+def test_generator_kind_and_mix_overrides_drop_what_they_replace():
+    r = load_recipe(QUICKSTART, ["data.generate.kind=count_shapes"])
+    assert (r.data.generate.kind, r.data.generate.config) == ("count_shapes", {})  # chain_sum's config went too
+    mix = load_recipe(QUICKSTART, ["data.generate.mix=[{name: easy, task: chain_sum}, {name: hard, task: products}]"])
+    assert [m.task for m in mix.data.generate.mix] == ["chain_sum", "products"]
+    assert "task" not in mix.data.generate.model_fields_set
+    same = load_recipe(QUICKSTART, ["data.generate.kind=reasoning_gym"])  # unchanged: nothing dropped
+    assert same.data.generate.task == "chain_sum"
+
+
+def test_ranks_flag_and_override_must_agree(capsys):
+    assert main(["train", str(QUICKSTART), "training.ranks=2", "--ranks", "4", "--dry-run"]) == 2
+    assert "--ranks 4 and training.ranks=2 disagree" in capsys.readouterr().err
+
+
+def test_non_utf8_recipe_is_one_line(tmp_path, capsys):
+    (tmp_path / "r.yaml").write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    assert main(["train", str(tmp_path / "r.yaml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "r.yaml: not a UTF-8 text file" in err and len(err.strip().splitlines()) == 1
