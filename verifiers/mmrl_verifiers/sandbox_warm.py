@@ -107,6 +107,8 @@ class Zygote:
             finally:
                 os.close(info_w)
                 theirs.close()
+                if self.proc is None:
+                    os.close(info_r)
             answer = self._answer(START_TIMEOUT_S)
             self._init_pid = sandbox._init_pid(info_r)
             if answer is None or not answer.get("ready"):
