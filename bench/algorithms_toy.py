@@ -52,7 +52,8 @@ def train(name: str, steps: int, seed: int = 0) -> tuple[float, float, float]:
         with torch.no_grad():
             old, ref_lp = logp_of(logits, rows, tokens), logp_of(ref, rows, tokens)
             masked = logp_of(logits, torch.full_like(rows, P), tokens)
-        adv, _ = algo.advantages(rewards, rows, mask, prompt_keys=rows.tolist(), old_logp=old, ref_logp=ref_lp)
+        adv, _ = algo.advantages(rewards, rows, mask, prompt_keys=rows.tolist(), old_logp=old, ref_logp=ref_lp,
+                                 reward_parts=rewards[:, None])                # one component (GDPO)
         first = rewards.mean().item() if first is None else first
         last = (last + [rewards.mean().item()])[-10:]
         for mini in torch.arange(len(rows)).chunk(2):                         # 2 optimizer steps
@@ -62,7 +63,9 @@ def train(name: str, steps: int, seed: int = 0) -> tuple[float, float, float]:
                 lp = logp_of(logits, rows[micro], tokens[micro])
                 ent = -(logits[rows[micro]].softmax(-1) * logits[rows[micro]].log_softmax(-1)).sum(-1)
                 start = time.perf_counter()
-                loss, _ = algo.loss(LossInputs(lp, old[micro], adv[micro], mask[micro], ref_logp=ref_lp[micro], entropy=ent, masked_logp=masked[micro]), scale)
+                x = LossInputs(lp, old[micro], adv[micro], mask[micro], ref_logp=ref_lp[micro], entropy=ent,
+                               masked_logp=masked[micro], rollout_logp=old[micro])   # toy: no engine gap
+                loss, _ = algo.loss(x, scale)
                 loss_time += time.perf_counter() - start
                 loss_calls += 1
                 loss.backward()

@@ -5,10 +5,10 @@ subclass), the sequence advantage, the ratio or its clip bounds, or an extra los
 
 Trainer-facing use (one optimizer step = one mini-batch, split into micro-batches):
 
-    algo = build_algorithm("grpo", beta=0.0)
+    algo = build_algorithm("grpo", beta=0.0, correction={"mode": "seq_mis"})
     algo.needs()                                  # e.g. {"ref_logp", "kl_weight"}: what to supply
-    adv, adv_metrics = algo.advantages(rewards, group_ids, mask)          # adv [B, T]
-    scale = LossScale.of(minibatch_mask)                                   # once per mini-batch
+    adv, adv_metrics = algo.advantages(rewards, group_ids, mask, reward_parts=...)  # adv [B, T]
+    scale = algo.loss_scale(mb_mask, mb_old_logp, mb_rollout_logp)         # once per mini-batch
     loss, metrics = algo.loss(LossInputs(logp, old_logp, adv_micro, mask_micro, ref_logp=...), scale)
     algo.reduction("kl")                          # "sum" or "token_mean": how metrics merge
 """
@@ -21,20 +21,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import Tensor
 
 from ..errors import UserError
+from dataclasses import replace
+
+from .correction import METRIC_REDUCTIONS as CORRECTION_REDUCTIONS, Correction, RolloutCorrection, correct, \
+    parse_correction
 from .inputs import LossInputs, Need, Reduce
-from .core import (LossScale, advantage_metrics, agg_loss, group_index, group_mean_std, kl_penalty,
-                   log_ratio, masked_mean, ppo_clip, sequence_mean)
+from .core import (LossScale, advantage_metrics, agg_loss, decoupled_advantages, group_index, group_mean_std,
+                   kl_penalty, log_ratio, masked_mean, ppo_clip, sequence_mean)
 
 ALGORITHMS: dict[str, type["Algorithm"]] = {}
 
 
 def register(name: str):
-    """Class decorator: make an algorithm selectable by `name` in recipes."""
+    """Class decorator: make an algorithm selectable by `name` in recipes. A name taken by another
+    class is an error (a test's throwaway method must not replace a real one); see unregister."""
     def add(cls: type[Algorithm]) -> type[Algorithm]:
+        old = ALGORITHMS.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"algorithm name '{name}' is already registered by {old.__module__}.{old.__qualname__}")
         cls.name = name
         ALGORITHMS[name] = cls
         return cls
     return add
+
+
+def unregister(name: str) -> None:
+    """Remove a method registered by `register` (tests that define their own)."""
+    ALGORITHMS.pop(name, None)
 
 
 # Parameter types (constraints travel with the type, so subclasses only restate defaults).
@@ -61,12 +74,22 @@ class Params(BaseModel):
     norm_by_std: bool = True              # A = (R - mean) / (std + eps_std); False: R - mean
     std_ddof: Literal[0, 1] = 1           # §0.2: unbiased std, as verl/EasyR1/NGRPO/DCPO code
     eps_std: Coef = 1e-6
+    # The advantage estimator. "gdpo" (algorithms-2026.md §4) replaces the method's own with the
+    # reward-decoupled one: each reward component z-scored in its group, weighted, summed, then
+    # z-scored over the batch's sequences. It reads the trainer's reward_parts.
+    advantage: Literal["method", "gdpo"] = "method"
+    reward_weights: Optional[list[float]] = None   # gdpo: one weight per reward component (None: all 1)
+    adv_batch_norm: bool = True                    # gdpo: the final batch z-score
 
     @model_validator(mode="after")
     def _norm_length_given(self) -> "Params":
         if self.loss_agg_mode == "seq-mean-token-sum-norm" and self.norm_length is None:
             raise ValueError("loss_agg_mode 'seq-mean-token-sum-norm' needs norm_length "
                              "(the constant generation budget, e.g. rollout.max_new_tokens)")
+        unread = {"reward_weights", "adv_batch_norm"} & self.model_fields_set
+        if self.advantage != "gdpo" and unread:
+            raise ValueError(f"{', '.join(sorted(unread))} is read only with advantage 'gdpo' "
+                             f"(advantage is {self.advantage!r})")
         return self
 
 
@@ -96,13 +119,19 @@ class Algorithm:
     Params: ClassVar[type[Params]] = Params
     min_group_size: ClassVar[int] = 2            # §0.2 SPEC CHOICE: G < 2 is a config error
     # Metrics that are shares of the mini-batch ("sum"); any other metric is a token mean.
-    metric_reductions: ClassVar[dict[str, Reduce]] = {"pg_loss": "sum", "kl": "sum", "loss": "sum"}
+    metric_reductions: ClassVar[dict[str, Reduce]] = {"pg_loss": "sum", "kl": "sum", "loss": "sum",
+                                                      **CORRECTION_REDUCTIONS}
 
-    def __init__(self, **params: Any):
+    def __init__(self, correction: RolloutCorrection | dict | None = None, **params: Any):
         self.params = validate_params(self.name, self.Params, params)
+        try:
+            self.correction = parse_correction(correction)
+        except ValueError as e:
+            raise UserError(f"algorithm '{self.name}': {e}") from None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.params!r})"
+        corr = f", correction={self.correction!r}" if self.correction.enabled else ""
+        return f"{type(self).__name__}({self.params!r}{corr})"
 
     def needs(self) -> frozenset[Need]:
         """The inputs the trainer must supply (mmrl/algorithms/inputs.py). Subclasses add theirs."""
@@ -111,6 +140,12 @@ class Algorithm:
             out |= {"ref_logp", "kl_weight"}
         if self.params.entropy_coef > 0:
             out.add("entropy")
+        if self.correction.enabled:
+            out.add("rollout_logp")
+        if self.correction.edits_mask:
+            out.add("old_logp")   # loss_scale reads the whole mini-batch's pre-update log-probs
+        if self.params.advantage == "gdpo":
+            out.add("reward_parts")
         return frozenset(out)
 
     @property
@@ -155,10 +190,12 @@ class Algorithm:
 
     def advantages(self, rewards: Tensor, group_ids: Tensor, mask: Tensor, *,
                    prompt_keys: Sequence[Hashable] | None = None, old_logp: Tensor | None = None,
-                   ref_logp: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+                   ref_logp: Tensor | None = None, reward_parts: Tensor | None = None
+                   ) -> tuple[Tensor, dict[str, float]]:
         """Advantages [B, T] (0 on padding) and their metrics, for the whole rollout batch.
         `prompt_keys` (stable per-prompt keys, e.g. dataset index) are used by DCPO; `old_logp` /
-        `ref_logp` by REINFORCE++ (KL in the reward)."""
+        `ref_logp` by REINFORCE++ (KL in the reward); `reward_parts` [B, K] (the reward's
+        components, declared as a need) by advantage 'gdpo'."""
         if not (rewards.shape == group_ids.shape == mask.shape[:1]):
             raise ValueError(f"rewards {tuple(rewards.shape)}, group_ids {tuple(group_ids.shape)} and "
                              f"mask {tuple(mask.shape)} must agree on the batch size B")
@@ -169,9 +206,39 @@ class Algorithm:
         _, sizes = group_index(group_ids)
         if len(sizes):
             self.check_group_size(int(sizes.min()))
-        seq_adv = self.sequence_advantages(rewards, group_ids, prompt_keys)
-        adv = self.token_advantages(seq_adv, mask.float(), old_logp, ref_logp)
-        return adv, advantage_metrics(sequence_mean(adv, mask.float()), group_ids)
+        if self.params.advantage == "gdpo":
+            seq_adv, extra = self.gdpo_advantages(rewards, group_ids, reward_parts)
+            adv = Algorithm.token_advantages(self, seq_adv, mask.float(), old_logp, ref_logp)
+        else:
+            extra = {}
+            seq_adv = self.sequence_advantages(rewards, group_ids, prompt_keys)
+            adv = self.token_advantages(seq_adv, mask.float(), old_logp, ref_logp)
+        return adv, {**advantage_metrics(sequence_mean(adv, mask.float()), group_ids), **extra}
+
+    def gdpo_advantages(self, rewards: Tensor, group_ids: Tensor, reward_parts: Tensor | None
+                        ) -> tuple[Tensor, dict[str, float]]:
+        """GDPO sequence advantages [B] (algorithms-2026.md §4). A difference between `rewards` and
+        the parts' sum (reward shaping after the verifiers, e.g. DAPO's overlong penalty) joins as
+        one more component of weight 1, so no part of the reward is silently dropped."""
+        p = self.params
+        if reward_parts is None:
+            raise ValueError(f"algorithm '{self.name}' has advantage 'gdpo': pass reward_parts [B, K] "
+                             "(declared need 'reward_parts')")
+        parts = reward_parts.double().reshape(len(rewards), -1)
+        if not torch.isfinite(parts).all():
+            raise ValueError("reward_parts are not all finite; drop unjudged samples before computing advantages")
+        k = parts.shape[1]
+        if p.reward_weights is not None and len(p.reward_weights) != k:
+            raise UserError(f"algorithm '{self.name}': reward_weights has {len(p.reward_weights)} values but "
+                            f"the reward has {k} components")
+        weights = list(p.reward_weights or [1.0] * k)
+        residual = rewards.double() - parts.sum(-1)
+        shaped = bool((residual.abs() > 1e-6).any())
+        if shaped:
+            parts, weights = torch.cat([parts, residual[:, None]], 1), weights + [1.0]
+        seq = decoupled_advantages(parts, group_ids, torch.tensor(weights), p.std_ddof, p.eps_std,
+                                   p.norm_by_std, p.adv_batch_norm)
+        return seq, {"adv_components": float(parts.shape[1]), "adv_shaping_component": float(shaped)}
 
     def group_stats(self, rewards: Tensor, group_ids: Tensor) -> tuple[Tensor, Tensor]:
         """Each sample's group mean and std [B] (float64)."""
@@ -203,6 +270,48 @@ class Algorithm:
         """Method-specific extra loss terms (PAPO). GRPO: none."""
         return 0.0, {}
 
+    def token_loss(self, x: LossInputs) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-token policy loss [B, T] to minimise, and boolean [B, T] maps whose token means are
+        metrics. GRPO: the PPO clipped surrogate on self.ratio within self.ratio_bounds."""
+        low, high = self.ratio_bounds(x.old_logp)
+        return ppo_clip(self.ratio(x.logp, x.old_logp, x.mask.float()), x.advantages.float(), low, high,
+                        self.params.dual_clip_c)
+
+    def policy_loss(self, x: LossInputs, mask: Tensor, weight: Tensor | None, agg, scale: LossScale
+                    ) -> tuple[Tensor, dict[str, float]]:
+        """The aggregated policy term and its metrics. `weight` [B, T] (detached, or None) is the
+        rollout correction's; `mask` the loss mask after it. Methods whose loss is not a per-token
+        sum (GMPO) override this instead of token_loss."""
+        pg, flags = self.token_loss(x)
+        if weight is not None:
+            pg = pg * weight
+        return agg(pg), {k: masked_mean(v.float(), x.mask) for k, v in flags.items()}
+
+    def loss_scale(self, mask: Tensor, old_logp: Tensor | None = None,
+                   rollout_logp: Tensor | None = None) -> LossScale:
+        """The normalizers of one mini-batch (all its micro-batches together). Equal to
+        LossScale.of(mask) unless the rollout correction rejects sequences (seq_geo_rs): then
+        old_logp and rollout_logp [B, T] of the mini-batch are needed and rejected sequences do not count."""
+        if not self.correction.edits_mask:
+            return LossScale.of(mask)
+        if old_logp is None or rollout_logp is None:
+            raise ValueError(f"rollout_correction mode '{self.correction.mode}' removes sequences from the "
+                             "denominators: pass the mini-batch's old_logp and rollout_logp to loss_scale")
+        edited = correct(self.correction, old_logp, rollout_logp, mask).mask
+        return replace(LossScale.of(edited), mask_edit=repr(self.correction))
+
+    def _correction(self, x: LossInputs, scale: LossScale | None) -> Correction | None:
+        if not self.correction.enabled:
+            return None
+        if x.rollout_logp is None:
+            raise ValueError(f"rollout_correction mode '{self.correction.mode}' is on: pass rollout_logp "
+                             "(declared need 'rollout_logp')")
+        if self.correction.edits_mask and scale is not None and scale.mask_edit != repr(self.correction):
+            raise ValueError(f"rollout_correction mode '{self.correction.mode}' edits the mask: compute the "
+                             "mini-batch's scale with algo.loss_scale(mask, old_logp, rollout_logp), "
+                             "not LossScale.of(mask)")
+        return correct(self.correction, x.old_logp, x.rollout_logp, x.mask)
+
     def loss(self, x: LossInputs, scale: LossScale | None = None) -> tuple[Tensor, dict[str, float]]:
         """Loss of one micro-batch (scalar, to minimise) and its metrics.
 
@@ -213,19 +322,20 @@ class Algorithm:
         logp, old_logp, advantages, ref_logp, entropy = x.logp, x.old_logp, x.advantages, x.ref_logp, x.entropy
         kl_scale = x.kl_weight
         _check_same_shape(logp=logp, old_logp=old_logp, advantages=advantages, mask=x.mask,
-                          ref_logp=ref_logp, entropy=entropy, masked_logp=x.masked_logp)
+                          ref_logp=ref_logp, entropy=entropy, masked_logp=x.masked_logp,
+                          rollout_logp=x.rollout_logp)
         p = self.params
-        mask = x.mask.float()
+        corr = self._correction(x, scale)
+        mask = x.mask.float() if corr is None else corr.mask   # seq_geo_rs: rejected rows leave every term
         scale = scale or LossScale.of(mask)
 
         def agg(x: Tensor) -> Tensor:
             return agg_loss(x, mask, p.loss_agg_mode, scale, p.norm_length)
 
-        low, high = self.ratio_bounds(old_logp)
-        pg, clipped = ppo_clip(self.ratio(logp, old_logp, mask), advantages.float(), low, high, p.dual_clip_c)
-        total = agg(pg)
-        metrics = {"pg_loss": float(total.detach()), "ppo_kl": masked_mean(old_logp.float() - logp.float(), mask),
-                   **{k: masked_mean(v.float(), mask) for k, v in clipped.items()}}
+        total, pg_metrics = self.policy_loss(x, mask, None if corr is None else corr.weight, agg, scale)
+        metrics = {"pg_loss": float(total.detach()),
+                   "ppo_kl": masked_mean(old_logp.float() - logp.float(), x.mask), **pg_metrics,
+                   **({} if corr is None else corr.metrics)}
 
         if self.needs_reference and ref_logp is None:
             raise ValueError(f"algorithm '{self.name}' has beta > 0: pass ref_logp")
@@ -240,7 +350,7 @@ class Algorithm:
         if entropy is not None and p.entropy_coef > 0:
             total = total - p.entropy_coef * agg(entropy.float())
         # Without the full-vocabulary entropy, report its sampled estimate mean(-log p).
-        metrics["entropy"] = masked_mean(entropy if entropy is not None else -logp, mask)
+        metrics["entropy"] = masked_mean(entropy if entropy is not None else -logp, x.mask)
 
         extra, extra_metrics = self.extra_loss(x, agg)
         total = total + extra

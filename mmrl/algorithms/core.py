@@ -57,8 +57,13 @@ def sequence_mean(x: Tensor, mask: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------- PPO clip (§0.3)
 
+def at_least_f32(x: Tensor) -> Tensor:
+    """x in float32, or float64 if it already is (bf16 log-probs are upcast; float64 research inputs kept)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def log_ratio(logp: Tensor, old_logp: Tensor) -> Tensor:
-    return (logp.float() - old_logp.float()).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
+    return (at_least_f32(logp) - at_least_f32(old_logp)).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
 
 
 def ppo_clip(ratio: Tensor, adv: Tensor, low: Tensor | float, high: Tensor | float,
@@ -120,6 +125,7 @@ class LossScale:
     full mini-batch gradient in every aggregation mode (§0.4 gradient accumulation)."""
     tokens: float   # valid response tokens
     seqs: float     # responses with >= 1 valid token (empty ones are not counted in N, §0.4)
+    mask_edit: str = ""   # the rejection (Algorithm.loss_scale) whose edited mask gave these counts
 
     @classmethod
     def of(cls, mask: Tensor) -> LossScale:
@@ -156,6 +162,25 @@ def agg_loss(x: Tensor, mask: Tensor, mode: str, scale: LossScale | None = None,
     """Aggregate a per-token loss [B, T] to a scalar with one of the four modes of §0.4."""
     mask = mask.to(x.dtype)
     return AGGREGATIONS[mode](x, mask, scale or LossScale.of(mask), norm_length)
+
+
+# ---------------------------------------------------------------- GDPO advantage (algorithms-2026.md §4)
+
+def decoupled_advantages(parts: Tensor, group_ids: Tensor, weights: Tensor, ddof: int, eps: float,
+                         by_std: bool, batch_norm: bool) -> Tensor:
+    """GDPO: each reward component [B, K] z-scored inside its group (mean-centred only if not
+    by_std), weighted and summed, then z-scored over every sequence of the batch (ddof, eps in both
+    steps). A batch of one sequence has no batch std: its advantage is 0. Returns [B] float64."""
+    total = torch.zeros(parts.shape[0], dtype=torch.float64, device=parts.device)
+    for k in range(parts.shape[1]):
+        mean, std = group_mean_std(parts[:, k], group_ids, ddof)
+        centered = parts[:, k].double() - mean
+        total += float(weights[k]) * (centered / (std + eps) if by_std else centered)
+    if not batch_norm:
+        return total
+    if len(total) < 2:
+        return torch.zeros_like(total)
+    return (total - total.mean()) / (total.std(correction=ddof) + eps)
 
 
 # ---------------------------------------------------------------- metrics

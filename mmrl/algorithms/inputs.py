@@ -27,8 +27,10 @@ NEEDS: tuple[str, ...] = Need.__args__
 # How a metric reported per micro-batch becomes one number per step:
 #   "sum"        the value is already a share of the mini-batch (normalised by the mini-batch's
 #                LossScale): add over its micro-batches, average over optimizer steps and ranks;
-#   "token_mean" a mean over the micro-batch's tokens: weight by valid tokens.
-Reduce = Literal["sum", "token_mean"]
+#   "token_mean" a mean over the micro-batch's tokens: weight by valid tokens;
+#   "min" / "max" an extreme over the micro-batch's tokens: the extreme over micro-batches, steps
+#                and ranks (the rollout correction's weight range).
+Reduce = Literal["sum", "token_mean", "min", "max"]
 
 
 @dataclass

@@ -22,6 +22,8 @@ def advantages(algo, rewards, groups, mask):
     kw = {"prompt_keys": [f"p{g}" for g in groups]} if algo.name == "dcpo" else {}
     if algo.name == "reinforce_pp":
         kw.update(old_logp=-torch.ones(mask.shape), ref_logp=-torch.ones(mask.shape) * 1.1)
+    if "reward_parts" in algo.needs():                  # GDPO: the reward as its only component
+        kw.update(reward_parts=torch.tensor(rewards, dtype=torch.float32)[:, None])
     return algo.advantages(torch.tensor(rewards, dtype=torch.float32), torch.tensor(groups), mask, **kw)
 
 
@@ -78,9 +80,9 @@ def all_inputs(mask, seed=0):
     return logp, old
 
 
-# GSPO forces seq-mean-token-mean (other modes are rejected: see test_config_errors_name_the_bad_key)
+# GSPO and GMPO force seq-mean-token-mean (other modes are rejected: see test_config_errors_name_the_bad_key)
 NAME_MODES = [(n, m) for n in names() for m in sorted(AGGREGATIONS)
-              if not n.startswith("gspo") or m == "seq-mean-token-mean"]
+              if not n.startswith(("gspo", "gmpo")) or m == "seq-mean-token-mean"]
 
 
 @pytest.mark.parametrize("name, mode", NAME_MODES)
@@ -169,13 +171,27 @@ def _save(state):
 # ---------------------------------------------------------------- configuration errors
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: build_algorithm("grpoo"), "unknown algorithm 'grpoo'; valid: dapo, dcpo, dr_grpo, grpo"),
+    (lambda: build_algorithm("grpoo"), "unknown algorithm 'grpoo'; valid: cispo, dapo, dcpo, dr_grpo, gdpo, gmpo, grpo"),
     (lambda: build_algorithm("grpo", clip=0.2), "unknown parameter 'clip'; valid: eps_low, eps_high"),
     (lambda: build_algorithm("grpo", eps_low=-0.1), "eps_low: Input should be greater than 0 (got -0.1)"),
     (lambda: build_algorithm("grpo", eps_high=0), "eps_high: Input should be greater than 0"),
     (lambda: build_algorithm("dapo", dual_clip_c=1.0), "dual_clip_c: Input should be greater than 1"),
     (lambda: build_algorithm("grpo", loss_agg_mode="mean"), "loss_agg_mode: Input should be 'token-mean'"),
     (lambda: build_algorithm("gspo", loss_agg_mode="token-mean"), "algorithm 'gspo': loss_agg_mode"),
+    (lambda: build_algorithm("gmpo", loss_agg_mode="token-mean"), "algorithm 'gmpo': loss_agg_mode"),
+    (lambda: build_algorithm("cispo", is_clip_low=2.0, is_clip_high=1.5), "is_clip_low (2.0) must be below"),
+    (lambda: build_algorithm("cispo", is_clip_high=0), "is_clip_high: Input should be greater than 0"),
+    (lambda: build_algorithm("sapo", tau_neg=0), "tau_neg: Input should be greater than 0"),
+    (lambda: build_algorithm("grpo", reward_weights=[1, 2]), "reward_weights is read only with advantage 'gdpo'"),
+    (lambda: build_algorithm("grpo", correction={"mode": "tis"}), "rollout_correction.mode: got 'tis'; allowed"),
+    (lambda: build_algorithm("grpo", correction={"mode": "seq_geo_rs", "clip_max": 2}),
+     "clip_min/clip_max are not read by mode 'seq_geo_rs'"),
+    (lambda: build_algorithm("grpo", correction={"mode": "token_tis", "geo_band": [0.9, 1.1]}),
+     "geo_band is read only by mode 'seq_geo_rs'"),
+    (lambda: build_algorithm("grpo", correction={"mode": "token_mis", "clip_min": 3}),
+     "clip_min (3.0) must be below clip_max (5.0)"),
+    (lambda: build_algorithm("grpo", correction={"mode": "seq_mis", "cap": 3}),
+     "rollout_correction.cap: unknown key; allowed: mode, clip_min, clip_max, geo_band"),
     (lambda: build_algorithm("dr_grpo"), "needs norm_length"),
     (lambda: build_algorithm("grpo", kl_estimator="k4"), "kl_estimator"),
     (lambda: build_algorithm("dapo", overlong_buffer=30000), "overlong_buffer (30000) must not exceed"),

@@ -151,6 +151,8 @@ def test_on_policy_gradient_is_minus_advantage_times_grad_logp(name):
     algo = build_algorithm(name, **params)
     mask = torch.ones(4, 2)
     kw = {"prompt_keys": list("abcd")} if name == "dcpo" else {}
+    if "reward_parts" in algo.needs():
+        kw["reward_parts"] = torch.tensor([[1.0], [0], [0], [1]])
     if name == "reinforce_pp":
         kw.update(old_logp=torch.full((4, 2), -1.0), ref_logp=torch.full((4, 2), -1.0))
     adv, _ = algo.advantages(torch.tensor([1.0, 0, 0, 1]), torch.zeros(4, dtype=torch.long), mask, **kw)
@@ -158,5 +160,6 @@ def test_on_policy_gradient_is_minus_advantage_times_grad_logp(name):
     extra = {"ref_logp": logp.detach(), "entropy": torch.zeros(4, 2), "masked_logp": logp.detach()}
     loss, m = algo.loss(LossInputs(logp, logp.detach(), adv, mask, **extra))
     loss.backward()
-    assert m["clip_frac_high"] == m["clip_frac_low"] == 0
+    assert m.get("clip_frac_high", 0) == m.get("clip_frac_low", 0) == m.get("clip_frac", 0) == 0
+    assert m.get("is_clip_frac", 0) == 0
     assert (torch.sign(-logp.grad) == torch.sign(adv)).all()

@@ -125,3 +125,21 @@ def test_summary_metrics_breakdown_and_unreadable_rate(tmp_path, pool):
     assert summary["unreadable_rate"] == pytest.approx(1 / 6)
     assert set(summary["breakdown"]) == {"subject", "level"}
     assert sum(g["problems"] for g in summary["breakdown"]["subject"].values()) == 2
+
+
+def test_a_run_that_failed_before_its_first_result_does_not_block_the_corrected_rerun(tmp_path, pool):
+    bench = load_benchmark(REPO / "eval" / "gsm8k.yaml")
+    with pytest.raises(Crash):  # e.g. the engine failed on the first batch: nothing finished
+        evaluate(bench, tmp_path, CountingResponder(bench, crash_on_call=1), INFO, limit=2, pool=pool)
+    assert (tmp_path / "run.json").is_file()
+    fixed = load_benchmark(REPO / "eval" / "gsm8k.yaml", ["sampling.max_new_tokens=7"])  # other settings
+    summary = evaluate(fixed, tmp_path, CountingResponder(fixed), INFO, limit=2, pool=pool)
+    assert summary["problems"] == 2 and summary["metrics"]["pass@1"]["value"] == 1.0
+    assert json.loads((tmp_path / "run.json").read_text())["benchmark"]["sampling"]["max_new_tokens"] == 7
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, pool):
+    bench = load_benchmark(REPO / "eval" / "gsm8k.yaml")
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(UserError, match="not a folder"):
+        evaluate(bench, tmp_path / "taken", CountingResponder(bench), INFO, limit=1, pool=pool)
