@@ -1,0 +1,104 @@
+"""Build scene items of a split, in memory or as a folder (items.jsonl + PNGs) that eval/scenes.yaml reads.
+
+    python -m mmrl.scenes.build --split heldout --seed 1 --per-skill 24 --out data/scenes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from . import gui
+from .items import SHAPE_SKILLS, SPLITS, Item, item_rng, make_item, split_of
+
+SKILLS = (*SHAPE_SKILLS, "gui")
+
+
+def gui_items(split: str, seed: int, indices: list[int]) -> list[Item]:
+    """Click items on browser-rendered screens (one chromium page per 24 screens)."""
+    chosen = []
+    for index in indices:
+        rng = item_rng(split, seed, "gui", index)
+        while True:
+            spec = gui.make_spec(rng)
+            target = rng.choice(gui.elements_of(spec))
+            full = {**spec, "skill": "gui", "target": [target.kind, target.name]}
+            if split_of(full) == split:
+                chosen.append((index, full, target))
+                break
+    out = []
+    for (index, spec, target), (image, elements) in zip(chosen, gui.render([c[1] for c in chosen])):
+        element = next(e for e in elements if (e.kind, e.name) == (target.kind, target.name))
+        if not gui.visible(element):  # the layout leaves room for every element; say so if it did not
+            raise RuntimeError(f"{split} gui item {index}: {element} lies outside the screen")
+        x1, y1, x2, y2 = element.box
+        gold = {"action": "click", "bbox": [x1, y1, x2, y2], "image_size": list(gui.SIZE)}
+        reference = f'<answer>{{"action": "click", "point": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}</answer>'
+        out.append(Item(f"{split}-gui-{index:05d}", "gui", image, gui.instruction(element), "gui", gold,
+                        reference, gui.caption(spec), [], f"{element.kind} {element.name}", spec))
+    return out
+
+
+def items(split: str, seed: int, per_skill: int, skills=SKILLS, start: int = 0) -> list[Item]:
+    """`per_skill` items of each skill, indices start..start+per_skill-1, skill-major order."""
+    out = []
+    for skill in skills:
+        indices = list(range(start, start + per_skill))
+        out += gui_items(split, seed, indices) if skill == "gui" else [make_item(split, seed, i, skill) for i in indices]
+    return out
+
+
+def stream(split: str, seed: int, skills=SKILLS, chunk: int = gui.PER_PAGE) -> Iterator[Item]:
+    """An endless, deterministic round-robin over the skills (for alignment training)."""
+    start = 0
+    while True:
+        batch = items(split, seed, chunk, skills, start)
+        for k in range(chunk):  # interleave the skills
+            yield from batch[k::chunk]
+        start += chunk
+
+
+def record(item: Item, image_path: str) -> dict:
+    return {"id": item.id, "skill": item.skill, "image": image_path, "question": item.question,
+            "verifier": item.verifier, "gold": item.gold, "reference": item.reference, "answer": item.answer,
+            "choices": item.choices, "caption": item.caption}
+
+
+def write(out: Path, split: str, seed: int, per_skill: int, skills=SKILLS) -> list[Item]:
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    made = items(split, seed, per_skill, skills)
+    with open(out / "items.jsonl", "w", encoding="utf-8") as f:
+        for item in made:
+            rel = f"images/{item.id}.png"
+            item.image.save(out / rel, optimize=True)
+            f.write(json.dumps(record(item, rel)) + "\n")
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mmrl.scenes.build", description=__doc__.split("\n")[0])
+    p.add_argument("--split", choices=SPLITS, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--per-skill", type=int, default=24)
+    p.add_argument("--skills", default=",".join(SKILLS), help="comma-separated subset of " + ",".join(SKILLS))
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    skills = tuple(s for s in args.skills.split(",") if s)
+    unknown = [s for s in skills if s not in SKILLS]
+    if unknown or args.per_skill < 1:
+        print(f"error: --skills: unknown skill {unknown[0]!r}" if unknown else "error: --per-skill must be >= 1",
+              file=sys.stderr)
+        return 2
+    try:
+        made = write(args.out, args.split, args.seed, args.per_skill, skills)
+    except gui.BrowserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(made)} items to {args.out / 'items.jsonl'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
