@@ -14,6 +14,7 @@ if ! command -v bwrap >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bubblewrap >/dev/null
 fi
+command -v chromium >/dev/null || { echo "[setup] installing Debian packages: chromium (GUI scenes)"; S=""; [ "$(id -u)" = 0 ] || S=sudo; $S apt-get update -qq && $S apt-get install -y -qq chromium >/dev/null; }
 
 [ -x "$VENV/bin/python" ] || { echo "[setup] creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
