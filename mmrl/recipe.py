@@ -108,6 +108,15 @@ class Verifiers(Section):
 class Algorithm(Section):
     name: str = "grpo"
     params: dict[str, Any] = {}     # checked by mmrl.algorithms.build_algorithm
+    # {mode: none | token_tis | seq_tis | token_mis | seq_mis | seq_geo_rs, clip_min, clip_max, geo_band}:
+    # a mmrl.algorithms.RolloutCorrection once set (None = off); docs/algorithms.md "Rollout correction"
+    rollout_correction: Any = None
+
+    @field_validator("rollout_correction")
+    @classmethod
+    def _rollout_correction(cls, value: Any) -> Any:
+        from .algorithms.correction import parse_correction   # here, so a recipe without it never loads torch
+        return parse_correction(value, "algorithm.rollout_correction")
 
 
 class Rollout(Section):
