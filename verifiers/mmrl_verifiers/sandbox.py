@@ -10,6 +10,11 @@ capabilities, because RLIMIT_NPROC (the fork-bomb guard) does not apply to root.
 address space, processes, file size and open files; a wall clock kills the whole sandbox (its PID
 namespace dies with it); stdout/stderr are capped while being read.
 
+Warm runs (default for `sys.executable [flags] script|-c code` commands, sandbox_warm.py): a zygote
+inside one bwrap sandbox forks each program into its own PID, mount and IPC namespaces with a fresh
+tmpfs /tmp, job dir and uid and the same rlimits, clock and output cap; other commands, or a zygote
+that cannot start (a RuntimeWarning says why), get the cold bwrap per run described above.
+
 mode "unsafe-rlimits-only": rlimits + own session + kill of the process group, no namespaces. It is
 never chosen automatically: if bwrap cannot start, `SandboxUnavailable` says so and names this mode.
 """
