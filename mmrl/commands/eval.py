@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     model_name = "gold" if args.gold else Path(args.model).name
     out = args.out or Path("runs") / "eval" / f"{bench.name}-{model_name}"
     _checks.output_folder("--out", out)
+    from ..preflight import preflight_benchmark  # data, images, model folder, verifier, golds: before any engine
+    preflight_benchmark(bench, None if args.gold else args.model, limit=args.limit, workers=args.workers)
 
     if args.gold:
         respond, info, engine = gold_responder(bench), {"model": "gold (reference responses)", "engine": "none"}, None

@@ -2,6 +2,7 @@
 before any engine starts (`mmrl eval` calls it right after loading the benchmark)."""
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 from ..errors import UserError
@@ -14,7 +15,7 @@ from .verifiers import check_names
 def preflight_benchmark(bench, model: str | None, limit: int | None = None, workers: int = 2,
                         quiet: bool = False) -> Report:
     """Check `bench` (a loaded Benchmark) for `model` (None: gold mode, no model); print the table
-    unless `quiet`; raise UserError listing every problem."""
+    to stderr (stdout stays the eval's JSON line) unless `quiet`; raise UserError listing every problem."""
     report = Report(f"preflight: {bench.name} ({bench.source or 'benchmark'})")
     try:
         samples = bench.samples(limit)
@@ -44,11 +45,11 @@ def preflight_benchmark(bench, model: str | None, limit: int | None = None, work
         if model is None:
             report.skip("model", "gold mode: no model")
         else:
-            check_model(report, model, needs_images=any(s.images for s in samples))
+            check_model(report, model, needs_images=any(s.images for s in samples), key="--model")
     finally:
         golds.finish(report)
     if not quiet:
-        report.print()
+        report.print(sys.stderr)
     report.raise_if_failed()
     return report
 
