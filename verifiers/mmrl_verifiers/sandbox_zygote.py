@@ -106,7 +106,7 @@ def _run_program(job: dict) -> None:
             source = f.read()
         sys.argv, path0 = list(argv), os.path.dirname(filename)
     sys.orig_argv = [sys.executable, *job["flags"], *argv]
-    if not sys.flags.safe_path:
+    if not getattr(sys.flags, "safe_path", False):  # -P, -I (Python 3.11+)
         sys.path[0] = path0  # was the zygote's own folder
     for entry in [k for k in sys.path_importer_cache if k == "" or k.startswith(JOB)]:
         del sys.path_importer_cache[entry]  # a listing of the zygote's /job, not the program's
