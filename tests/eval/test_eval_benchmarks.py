@@ -14,7 +14,8 @@ SHARED = REPO.parent / "shared" / "data"
 CAD = [f"data_dir={SHARED / 'cadprompt'}"]
 
 COUNTS = {"gsm8k": 1319, "math500": 500, "aime24": 30, "aime25": 30, "amc23": 40, "humaneval": 164,
-          "mbpp": 500, "mbpp_plus": 378, "mathvision": 304, "geometry3k": 10, "mathverse": 788, "cadprompt": 200}
+          "mbpp": 500, "mbpp_plus": 378, "mathvision": 304, "geometry3k": 10, "mathverse": 788, "cadprompt": 200,
+          "scenes": 168, "scenes_grounding": 24, "scenes_gui": 24}
 
 
 def bench(name, *overrides):
@@ -34,7 +35,7 @@ def test_benchmark_reads_all_its_real_data(name):
     for s in samples[:3] + samples[-3:]:
         assert b.prompt_text(s).strip() and b.reference_text(s).strip()
         item = b.verifier_item(s, "x")
-        assert item["gold"] not in (None, "", [], {}) and item["verifier"] in ("math", "mcq", "code", "cad")
+        assert item["gold"] not in (None, "", [], {}) and item["verifier"] in ("math", "mcq", "code", "cad", "grounding", "gui")
         assert all(p.is_file() for p in s.images)
 
 
