@@ -119,12 +119,38 @@ def write_jsonl(samples: list[dict], path: Path) -> Path:
     return path
 
 
+SETTINGS = "generator.json"  # beside the generated files: the data.generate section that wrote them
+
+
+def stale_settings(generator, out_dir: Path) -> str | None:
+    """Why the files in `out_dir` are not what `generator` would write (None: they are, or none
+    exist yet). Reusing them silently would train on the old task after the recipe changed."""
+    marker = Path(out_dir) / SETTINGS
+    if not marker.is_file():
+        return None
+    old = json.loads(marker.read_text(encoding="utf-8"))
+    new = generator.model_dump(mode="json")
+    if old == new:
+        return None
+    changed = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                        if old.get(k) != new.get(k))
+    return (f"data.generate: {out_dir} holds data generated with other settings ({changed}); "
+            f"use another run name (name=...) or delete that folder")
+
+
 def generate_split_files(generator, out_dir: Path) -> tuple[Path, Path | None]:
-    """Write train.jsonl (and held_out.jsonl) for a recipe's `data.generate` section; reuse existing."""
+    """Write train.jsonl (and held_out.jsonl) for a recipe's `data.generate` section; reuse the
+    files a previous run (or the preflight) wrote with the same settings, refuse other settings."""
     train, held = out_dir / "train.jsonl", out_dir / "held_out.jsonl"
+    stale = stale_settings(generator, out_dir)
+    if stale:
+        raise UserError(stale)
     if not train.exists():
         write_jsonl(task_samples(generator, out_dir, "train", generator.train_size, generator.seed), train)
     if generator.held_out_size and not held.exists():
         write_jsonl(task_samples(generator, out_dir, "held_out", generator.held_out_size, generator.seed + 10**6),
                     held)
+    marker = out_dir / SETTINGS
+    if not marker.exists():
+        marker.write_text(json.dumps(generator.model_dump(mode="json"), indent=1) + "\n")
     return train, (held if generator.held_out_size else None)

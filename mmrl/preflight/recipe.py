@@ -43,9 +43,13 @@ def preflight_recipe(recipe, generate_into: Path, preview: bool = False) -> Repo
 def _data_splits(report: Report, recipe, generate_into: Path, preview: bool) -> dict[str, Path]:
     d = recipe.data
     if d.generate is not None:
-        from ..data.generate import generate_split_files
+        from ..data.generate import generate_split_files, stale_settings
 
         gen = d.generate
+        stale = stale_settings(gen, recipe.run_dir / "data")  # the folder the real run would reuse
+        if stale:
+            report.add("data", f"data.generate ({gen.kind})", [stale])
+            return {}
         if preview:
             gen = gen.model_copy(update={"train_size": min(gen.train_size, PREVIEW_SIZE),
                                          "held_out_size": min(gen.held_out_size, PREVIEW_SIZE)})

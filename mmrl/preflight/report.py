@@ -36,6 +36,7 @@ class Report:
     def print(self, file=None) -> None:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=self.title, title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("check", no_wrap=True)
@@ -43,11 +44,11 @@ class Report:
         table.add_column("detail", overflow="fold")
         colours = {"ok": "green", "FAIL": "bold red", "warn": "yellow", "skipped": "dim"}
         for c in self.checks:
-            table.add_row(c.name, f"[{colours[c.status]}]{c.status}[/]", c.detail)
+            table.add_row(c.name, Text(c.status, style=colours[c.status]), Text(c.detail))  # paths may hold "["
         console = Console(file=file, width=120, soft_wrap=False, highlight=False)
         console.print(table)
         for line in self.warnings:
-            console.print(f"[yellow]warning:[/] {line}", markup=True)
+            console.print(Text.assemble(("warning: ", "yellow"), line))
 
     def raise_if_failed(self) -> None:
         if self.errors:

@@ -138,3 +138,25 @@ def test_launched_env_name_matches_the_launcher():
     from mmrl.commands import train
     from mmrl.train import distributed
     assert train.LAUNCHED == distributed.LAUNCHED
+
+
+def test_dry_run_finds_a_run_folder_generated_with_other_settings(tmp_path, capsys):
+    from mmrl.data.generate import generate_split_files
+    from mmrl.recipe import load_recipe
+    args = [f"output_dir={tmp_path}/run", "data.generate.train_size=8", "data.generate.held_out_size=0"]
+    recipe = load_recipe(QUICKSTART, args)
+    generate_split_files(recipe.data.generate, recipe.run_dir / "data")   # an earlier run's data
+    assert dry_run(capsys, QUICKSTART, *args)[0] == 0                      # same settings: reused
+    code, _, err = dry_run(capsys, QUICKSTART, *args, "data.generate.config.max_digits=2")
+    assert code == 2
+    assert "holds data generated with other settings (config:" in err and "use another run name" in err
+
+
+def test_table_text_is_not_read_as_markup(tmp_path):
+    import io
+    from mmrl.preflight import Report
+    report = Report("t")
+    report.add("data", "[bold]x[/bold] [1, 2]", warnings=["a [red] warning [/]"])
+    out = io.StringIO()
+    report.print(out)
+    assert "[bold]x[/bold] [1, 2]" in out.getvalue() and "a [red] warning [/]" in out.getvalue()

@@ -169,3 +169,16 @@ def test_count_shapes_generator_images_load(tmp_path):
         assert img.size == (112, 112)
     with pytest.raises(UserError, match="unknown key"):
         count_shapes_samples(tmp_path, "train", 1, seed=1, config={"colour": "red"})
+
+
+def test_generated_files_are_reused_only_for_the_same_generator_settings(tmp_path):
+    gen = Generator(task="chain_sum", train_size=8, held_out_size=4)
+    train, _ = generate_split_files(gen, tmp_path)
+    first = train.read_text()
+    assert generate_split_files(gen, tmp_path)[0].read_text() == first  # a resumed run: same files
+    for changed, why in [(gen.model_copy(update={"task": "products"}), "task: 'chain_sum' -> 'products'"),
+                         (gen.model_copy(update={"train_size": 16}), "train_size: 8 -> 16")]:
+        with pytest.raises(UserError) as e:  # the recipe changed: the old files would silently win
+            generate_split_files(changed, tmp_path)
+        assert why in str(e.value) and str(tmp_path) in str(e.value)
+    assert train.read_text() == first  # nothing overwritten
