@@ -62,13 +62,14 @@ class RolloutCorrection(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "RolloutCorrection":
         if self.mode in ("none", "seq_geo_rs") and (self.clip_min is not None or self.clip_max is not None):
-            raise ValueError(f"clip_min/clip_max are not read by mode {self.mode!r}; remove them")
+            key = "clip_min" if self.clip_min is not None else "clip_max"
+            raise ValueError(f"{key}: clip_min/clip_max are not read by mode {self.mode!r}; remove them")
         if self.mode != "seq_geo_rs" and self.geo_band is not None:
-            raise ValueError(f"geo_band is read only by mode 'seq_geo_rs' (mode is {self.mode!r}); remove it")
+            raise ValueError(f"geo_band: read only by mode 'seq_geo_rs' (mode is {self.mode!r}); remove it")
         if self.clip_min is not None and self.clip_max is not None and self.clip_min >= self.clip_max:
-            raise ValueError(f"clip_min ({self.clip_min}) must be below clip_max ({self.clip_max})")
+            raise ValueError(f"clip_min: {self.clip_min} must be below clip_max ({self.clip_max})")
         if self.geo_band is not None and self.geo_band[0] >= self.geo_band[1]:
-            raise ValueError(f"geo_band {list(self.geo_band)} must be [lower, upper] with lower < upper")
+            raise ValueError(f"geo_band: {list(self.geo_band)} must be [lower, upper] with lower < upper")
         return self
 
     @property
@@ -96,6 +97,9 @@ def parse_correction(value: RolloutCorrection | dict | None, where: str = "rollo
         err = e.errors()[0]
         key = ".".join(str(x) for x in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
+        named, _, rest = msg.partition(": ")
+        if not key and named in RolloutCorrection.model_fields:   # our validators start with the key
+            key, msg = named, rest
         if err["type"] == "extra_forbidden":
             msg = f"unknown key; allowed: {', '.join(RolloutCorrection.model_fields)}"
         elif err["type"] == "literal_error":
