@@ -5,9 +5,11 @@ TRL (GRPOTrainer(reward_funcs=[...])):
     reward = trl_reward("math", gold_column="answer", think_mode="required")
     trainer = GRPOTrainer(model=..., reward_funcs=[reward], train_dataset=ds)  # ds has an "answer" column
 
-verl (custom_reward_function.path=<this file>, custom_reward_function.name=compute_score):
-    the verifier comes from extra_info["verifier"] (else reward_kwargs "verifier", else "math"), its
-    options from extra_info["verifier_options"] and the remaining reward_kwargs.
+verl (custom_reward_function.path=<this file>, custom_reward_function.name=compute_score, or
+compute_score_batch with reward_model.reward_manager=batch): verl loads this file by its path, as
+a module without a package; the verifier comes from extra_info["verifier"] (else reward_kwargs
+"verifier", else "math"), its options from extra_info["verifier_options"] and the remaining
+reward_kwargs. The batch form takes the numpy object arrays verl's batch reward manager passes.
 
 Both run the verifiers in a VerifierPool, so every item has a hard time limit.
 """
@@ -15,10 +17,20 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
+from pathlib import Path
 from typing import Any, Sequence
 
-from .pool import VerifierPool
-from .verdict import Verdict
+if __package__:  # imported as mmrl_verifiers.adapters
+    from .pool import VerifierPool
+    from .verdict import Verdict
+else:  # loaded by file path (verl's custom_reward_function.path): no parent package to be relative to
+    try:
+        import mmrl_verifiers  # noqa: F401  (installed)
+    except ImportError:  # not installed: the package is the folder this file is in
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from mmrl_verifiers.pool import VerifierPool
+    from mmrl_verifiers.verdict import Verdict
 
 
 def completion_text(completion: Any) -> str:
@@ -110,9 +122,30 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], **kwargs)[0]
 
 
-def compute_score_batch(data_sources: list[str], solution_strs: list[str], ground_truths: list[Any],
-                        extra_infos: list[dict | None] | None = None, **kwargs: Any) -> list[dict[str, float]]:
-    """verl's BatchRewardManager form: all responses of a step at once, spread over the pool."""
-    extra_infos = extra_infos or [None] * len(solution_strs)
+def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
+                        extra_infos: Sequence[dict | None] | None = None, **kwargs: Any) -> list[dict[str, float]]:
+    """verl's BatchRewardManager form: all responses of a step at once, spread over the pool. Every
+    argument may be a list or a numpy object array (what verl passes: `non_tensor_batch` columns);
+    numpy values inside (a list gold read from parquet is an array) become plain Python first."""
+    solution_strs = [str(s) for s in _plain(solution_strs)]
+    ground_truths = _plain(ground_truths)
+    extra_infos = [None] * len(solution_strs) if extra_infos is None else _plain(extra_infos)
+    if not len(ground_truths) == len(extra_infos) == len(solution_strs):
+        raise ValueError(f"compute_score_batch: {len(solution_strs)} responses, {len(ground_truths)} ground "
+                         f"truths and {len(extra_infos)} extra_infos; give one of each per response")
     items = [_verl_item(s, g, e, kwargs) for s, g, e in zip(solution_strs, ground_truths, extra_infos)]
     return [_verl_result(v) for v in _verl_pool().map(items)]
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars (anything with .tolist()) as lists and Python scalars, recursively,
+    so verifiers see the types their options declare. numpy itself is not imported."""
+    if isinstance(value, str):
+        return str(value)  # numpy.str_ too
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, bytes):
+        return _plain(value.tolist())
+    return value
