@@ -35,10 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _verifier_help() -> str:
+    """The verifiers and their options, from the declarations the pool enforces (no verifier is
+    imported for this)."""
     import mmrl_verifiers as mv
 
-    # TODO(issue 12): list each verifier's declared options once the registry declares them.
-    return "verifiers: " + ", ".join(mv.names())
+    describe = getattr(mv, "describe", None)  # the declared-options contract (mmrl_verifiers.validate)
+    if describe is None:
+        return "verifiers: " + ", ".join(mv.names())
+    return "verifiers and their options (-o NAME=VALUE, or a key of a batch line):\n" + "\n".join(
+        "  " + line for line in describe().splitlines())
 
 
 def _options(pairs: list[str]) -> dict:
@@ -63,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
         return _run_batch(args)
     if args.response is None or not args.verifier:
         raise UserError("give --verifier and --response (and --gold), or --batch FILE --out FILE")
-    item = {"verifier": args.verifier, "response": args.response, "gold": args.gold, **_options(args.option)}
+    options = _options(args.option)
+    problems = mv.validate_options(args.verifier, options) if hasattr(mv, "validate_options") else []
+    if problems:  # the check the pool applies, made before any work
+        raise UserError("; ".join(problems))
+    item = {"verifier": args.verifier, "response": args.response, "gold": args.gold, **options}
     with mv.VerifierPool(workers=1, preload=(args.verifier,)) as pool:
         verdict = pool.map([item], args.timeout)[0]
     print(json.dumps(verdict.to_dict(), ensure_ascii=False, indent=2))
