@@ -1,0 +1,124 @@
+#!/usr/bin/env python
+"""Align smolvl's vision tower to its language model (LLaVA stage 1) on captions of train-split scenes.
+
+The language model (SmolLM2-135M-Instruct) is frozen, so smolvl's text logits stay SmolLM2's; the
+vision tower and its merger (4.6M parameters) learn to describe rendered scenes: plain captions of
+the shapes, text and GUI screens, never the RL question formats. Deterministic for a given seed and
+thread count. Writes the vision weights (bf16 safetensors, ~9 MB), a loss log and a loss-curve PNG.
+
+    nice -n 10 python scripts/pretrain_smolvl.py --out runs/align/vision.safetensors          # full run
+    nice -n 10 python scripts/pretrain_smolvl.py --out /tmp/v.safetensors --max-steps 3 --batch-size 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="vision weights file (.safetensors)")
+    p.add_argument("--steps", type=int, default=600, help="optimizer steps of the full schedule")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW, cosine, 5%% warm-up)")
+    p.add_argument("--seed", type=int, default=0, help="train-split seed and torch seed")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skills", default="", help="comma-separated scene skills (default: all, GUI included)")
+    p.add_argument("--model", default="smolvl", help="the VLM to align (built-in name or folder)")
+    args = p.parse_args(argv)
+    if args.out.suffix != ".safetensors":
+        p.error(f"--out {args.out}: must end in .safetensors")
+    if min(args.steps, args.batch_size, args.threads, args.max_steps or 1) < 1 or not args.lr > 0:
+        p.error("--steps, --max-steps, --batch-size and --threads must be >= 1, --lr > 0")
+    return args
+
+
+def schedule(step: int, total: int, peak: float) -> float:
+    warm = max(1, total // 20)
+    if step < warm:
+        return peak * (step + 1) / warm
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def plot(losses: list[float], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(losses) + 1), losses, lw=0.8, alpha=0.5, label="step")
+    k = max(1, len(losses) // 20)
+    smooth = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
+    ax.plot(range(1, len(losses) + 1), smooth, lw=1.5, label=f"mean of {k}")
+    ax.set_xlabel("step"), ax.set_ylabel("caption loss (nats/token)"), ax.set_title("smolvl alignment")
+    ax.legend(), fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    import torch
+    from tqdm import tqdm
+
+    from mmrl.models.backbone import load_policy
+    from mmrl.scenes import align, build
+
+    skills = tuple(s for s in args.skills.split(",") if s) or build.SKILLS
+    unknown = [s for s in skills if s not in build.SKILLS]
+    if unknown:
+        print(f"error: --skills: unknown skill {unknown[0]!r} (known: {', '.join(build.SKILLS)})", file=sys.stderr)
+        return 2
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    model, processor = load_policy(args.model, dtype="fp32")
+    model.requires_grad_(False)
+    model.model.visual.requires_grad_(True)   # vision tower + merger; the language model stays frozen
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    data, rng = build.stream("train", args.seed, skills), random.Random(args.seed)
+    stop = min(args.steps, args.max_steps or args.steps)
+    log_path, png_path = args.out.with_suffix(".loss.jsonl"), args.out.with_suffix(".loss.png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    losses, started = [], time.time()
+    with open(log_path, "w") as log, tqdm(total=stop, desc="align", unit="step") as bar:
+        for step in range(stop):
+            batch = [(item, *align.example(item, rng)) for item in (next(data) for _ in range(args.batch_size))]
+            inputs = align.collate(processor, batch)
+            for group in opt.param_groups:
+                group["lr"] = schedule(step, args.steps, args.lr)
+            loss = model(**inputs).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            losses.append(loss.item())
+            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "grad_norm": float(norm),
+                                  "lr": opt.param_groups[0]["lr"], "s": round(time.time() - started, 2)}) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            bar.update()
+            if (step + 1) % 50 == 0:
+                plot(losses, png_path)
+    plot(losses, png_path)
+    meta = {"script": "scripts/pretrain_smolvl.py", "seed": str(args.seed), "steps": str(stop),
+            "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
+            "skills": ",".join(skills), "final_loss": f"{losses[-1]:.4f}"}
+    align.save_vision(model, args.out, meta)
+    elapsed = time.time() - started
+    print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); {stop} steps in {elapsed:.0f} s "
+          f"({elapsed / stop:.2f} s/step); loss {losses[0]:.3f} -> {losses[-1]:.3f}; curve {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
