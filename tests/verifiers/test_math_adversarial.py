@@ -75,3 +75,24 @@ def test_parent_registered_verifier_resolves_in_workers(pool):
 def test_unknown_verifier_is_infra_error_not_zero(pool):
     verdict = pool.map([{"verifier": "nope", "response": "x", "gold": "1"}])[0]
     assert verdict.score is None and verdict.status == "infra_error" and "nope" in verdict.reason
+
+
+def test_items_travel_in_chunks(pool):
+    """Issue 14: one message per item cost ~3 ms of dispatch each; a batch now travels in chunks."""
+    before = pool.messages
+    verdicts = pool.map([{"verifier": "math", "response": rf"\boxed{{{i}}}", "gold": str(i)} for i in range(200)])
+    assert [v.score for v in verdicts] == [1.0] * 200
+    assert pool.messages - before <= 200 / 4
+
+
+def test_stuck_item_in_a_chunk_kills_its_worker_and_the_rest_reruns():
+    items = [{"verifier": "math", "response": rf"\boxed{{{i}}}", "gold": str(i)} for i in range(12)]
+    items[1] = {"verifier": "math", "response": DEEP_PARENS, "gold": "1"}  # second of the first chunk
+    with VerifierPool(workers=1, preload=("math",)) as one:
+        one.map(items[:1])  # started
+        t0 = time.monotonic()
+        verdicts = one.map(items, timeout=LIMIT)
+        assert time.monotonic() - t0 <= LIMIT + 15  # one kill, one fresh worker (imports ~2-10 s)
+        assert verdicts[1].status == "timeout" and verdicts[1].score == 0.0
+        assert [v.score for i, v in enumerate(verdicts) if i != 1] == [1.0] * 11  # none lost, none mixed up
+        assert sane(one)

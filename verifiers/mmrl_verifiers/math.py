@@ -20,6 +20,7 @@ from latex2sympy2_extended import NormalizationConfig
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from .format import PRESETS, answer_region, boxed_contents, check_format, compose
+from .math_guard import malformed_gold, symbol_guard, truncated_gold
 from .verdict import Verdict
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout disabled" warnings: intended
@@ -131,6 +132,9 @@ def numbers_equal(g: sympy.Expr, p: sympy.Expr, precision: int | None = None,
 def same_answer(gold: tuple, pred: list, precision: int | None = None,
                 abs_tol: float | None = None) -> tuple[bool, str]:
     """(equal?, how) for parsed gold and prediction."""
+    guard = symbol_guard(gold, pred)
+    if guard is not None:
+        return guard
     g = next((x for x in gold if isinstance(x, sympy.Basic)), None)
     p = next((x for x in pred if isinstance(x, sympy.Basic)), None)
     if g is not None and p is not None and not (_is_percent(g) or _is_percent(p)):  # §2.4.4: keep
@@ -167,9 +171,16 @@ def verify_math(response: str, gold, think_mode: str = "auto", answer_format: st
     if bad_option:
         return Verdict.unjudged("infra_error", bad_option)
     gold_text = str(gold).strip() if gold is not None else ""
+    problem = malformed_gold(gold_text)
+    if problem:
+        return Verdict.unjudged("gold_error", f"gold answer {gold_text[:80]!r} is malformed: {problem}")
     gold_parsed = parse_gold(gold_text) if gold_text else ()
     if not gold_parsed:
         return Verdict.unjudged("gold_error", f"gold answer {gold_text[:80]!r} does not parse")
+    kept = truncated_gold(normalize_text(gold_text), gold_parsed)
+    if kept is not None:
+        return Verdict.unjudged("gold_error", f"Math-Verify reads only {kept[:80]!r} of the gold "
+                                              f"{gold_text[:80]!r}; write it with explicit operators")
 
     tag = answer_tag if answer_format == "answer_tag" else None
     try:
@@ -202,6 +213,8 @@ def verify_math(response: str, gold, think_mode: str = "auto", answer_format: st
     pred = parse(region, PRED_CONFIG, extraction_mode="any_match", parsing_timeout=None)
     if not pred:
         return result("parse_error", "no answer could be extracted")
+    if boxed and truncated_gold(normalize_text(boxes[-1]), pred) is not None:
+        pred = [normalize_text(boxes[-1])]  # the parse lost symbols of the box (`m_1 g` -> m_1): its text counts
     extracted = str(pred[-1])
     equal, how = same_answer(gold_parsed, pred, precision, abs_tol)
     if equal:

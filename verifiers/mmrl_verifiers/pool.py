@@ -219,6 +219,7 @@ class VerifierPool:
         self._args = (memory_mb, tuple(preload))
         self._workers = [self._spawn() for _ in range(workers)]
         self._failed_starts = 0
+        self.messages = 0  # chunks sent to workers (a batch of n items needs far fewer than n)
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
@@ -284,6 +285,7 @@ class VerifierPool:
             chunk = [pending.popleft() for _ in range(min(size, len(pending)))]
             names = {items[i]["verifier"] for i, _, _ in chunk}
             w.conn.send(([specs[n] for n in names], [(i, item) for i, item, _ in chunk]))
+            self.messages += 1
             w.queue.extend((i, limit) for i, _, limit in chunk)
             w.started = time.monotonic()
 
