@@ -277,7 +277,8 @@ class VerifierPool:
         return out  # type: ignore[return-value]
 
     def _dispatch(self, pending: deque, items: list, specs: dict) -> None:
-        idle = [w for w in self._workers if w.ready and not w.queue]
+        # A worker on its last item gets its next chunk already: no round trip between chunks.
+        idle = [w for w in self._workers if w.ready and len(w.queue) <= 1]
         for w in idle:
             if not pending:
                 return
@@ -286,8 +287,9 @@ class VerifierPool:
             names = {items[i]["verifier"] for i, _, _ in chunk}
             w.conn.send(([specs[n] for n in names], [(i, item) for i, item, _ in chunk]))
             self.messages += 1
+            if not w.queue:  # the head's clock starts now; a running head keeps its own
+                w.started = time.monotonic()
             w.queue.extend((i, limit) for i, _, limit in chunk)
-            w.started = time.monotonic()
 
     def _collect(self, pending: deque, items: list, out: list) -> None:
         """Wait for replies, a dead worker or the nearest deadline; handle what happened."""
