@@ -89,6 +89,7 @@ def generate_with_tools(engine, processor, requests: list[GenRequest], sampling:
     turns = ToolTurns(processor, tools.role, min_pixels, max_pixels)
     prompt_ids = [encode_prompt(processor, r.prompt, r.images, min_pixels, max_pixels)["input_ids"][0].tolist()
                   for r in requests]
+    prefills = [_prefill(turns.generation_prompt, r.prompt) for r in requests]
     lives: list[list[_Live]] = [[] for _ in requests]
     pending: dict[Future, _Live] = {}
     ready: list[_Live] = []
@@ -97,12 +98,12 @@ def generate_with_tools(engine, processor, requests: list[GenRequest], sampling:
         return {name: ToolContext(list(images), tools.timeout_s, tools.max_output_chars, dict(tools.options.get(name, {})))
                 for name in tools.enabled}
 
-    def absorb(live: _Live, c: Completion, sent: list[int]) -> None:
+    def absorb(live: _Live, c: Completion, sent: list[int], prefill: str = "") -> None:
         if c.prompt_ids != sent:
             raise RuntimeError(f"the rollout engine {type(engine).__name__} did not continue the given token ids "
                                "(it must honour GenRequest.prompt_token_ids; see docs/tools.md)")
         limit = min(len(c.token_ids), live.remaining)
-        k, call = _cut_at_call(tokenizer, c.token_ids[:limit])
+        k, call = _cut_at_call(tokenizer, c.token_ids[:limit], prefill)
         out = live.out
         out.turn_spans.append((len(out.token_ids), len(out.token_ids) + k))
         out.token_ids += c.token_ids[:k]
@@ -137,7 +138,7 @@ def generate_with_tools(engine, processor, requests: list[GenRequest], sampling:
             for c in group:
                 live = _Live(ToolRollout(p, prompt_ids[p]), list(req.images), contexts(req.images), sampling.max_new_tokens)
                 lives[p].append(live)
-                absorb(live, c, req.prompt_token_ids)
+                absorb(live, c, req.prompt_token_ids, prefills[p])
         round_ = 0
         if deterministic:  # results are added in submission order, so batches keep a stable order
             order = {id(live): i for i, live in enumerate(x for g in lives for x in g)}
@@ -163,20 +164,29 @@ def generate_with_tools(engine, processor, requests: list[GenRequest], sampling:
     return [[live.out for live in group] for group in lives]
 
 
-def _cut_at_call(tokenizer, ids: list[int]) -> tuple[int, ToolCall | None]:
+def _prefill(generation_prompt: str, prompt: str) -> str:
+    """The text a prompt already put into the assistant's turn (an opened ```python block, a
+    "<think>"): calls the first turn completes may begin there."""
+    if not generation_prompt or generation_prompt not in prompt:
+        return ""
+    tail = prompt.rsplit(generation_prompt, 1)[1]
+    return "" if first_call(tail) else tail  # a finished call in the prompt is not the policy's
+
+
+def _cut_at_call(tokenizer, ids: list[int], prefill: str = "") -> tuple[int, ToolCall | None]:
     """(number of tokens up to and including the one that completes the first call, the call), or
     (len(ids), None) when the turn makes no call. Binary search on decoded prefixes: the same cut a
     stop string gives (vLLM keeps the token that completes the stop string)."""
-    if first_call(tokenizer.decode(ids)) is None:
+    if first_call(prefill + tokenizer.decode(ids)) is None:
         return len(ids), None
     lo, hi = 1, len(ids)
     while lo < hi:
         mid = (lo + hi) // 2
-        if first_call(tokenizer.decode(ids[:mid])) is None:
+        if first_call(prefill + tokenizer.decode(ids[:mid])) is None:
             lo = mid + 1
         else:
             hi = mid
-    return lo, first_call(tokenizer.decode(ids[:lo]))[0]
+    return lo, first_call(prefill + tokenizer.decode(ids[:lo]))[0]
 
 
 def _finish(out: ToolRollout, tokenizer, reason: str) -> None:

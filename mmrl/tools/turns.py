@@ -19,6 +19,11 @@ class ToolTurns:
         self.vlm = hasattr(processor, "image_processor")
         self.pixels = (min_pixels, max_pixels)
         candidates = {"auto": ["tool", "user"], "tool": ["tool"], "user": ["user"]}[role]
+        plain = [{"role": "user", "content": "Q"}]
+        with_prompt = self.tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        without = self.tokenizer.apply_chat_template(plain, tokenize=False)
+        # What opens an assistant turn (e.g. "<|im_start|>assistant\n"): text after it in a prompt is a prefill.
+        self.generation_prompt = with_prompt[len(without):] if with_prompt.startswith(without) else ""
         for name in candidates:
             try:
                 suffix = self._suffix(name, MARK, 0)

@@ -147,3 +147,11 @@ def test_unknown_tool_in_the_recipe_is_a_user_error(tokenizer):
     with pytest.raises(UserError, match="tools.enabled: unknown tool"):
         generate_with_tools(FakeEngine(tokenizer, two_turns), tokenizer, [prompt(tokenizer, "q")],
                             SamplingConfig(max_new_tokens=100), ToolConfig(enabled=["nope"]))
+
+
+def test_a_call_opened_in_the_prompt_is_completed_by_the_first_turn(tokenizer):
+    engine = FakeEngine(tokenizer, lambda c, s: "```" if "<|im_start|>tool" not in c else "So 6.")
+    req = prompt(tokenizer, "q")
+    req.prompt += "```python\nprint(2 * 3)\n"  # an assistant prefill
+    (r,), = generate_with_tools(engine, tokenizer, [req], SamplingConfig(max_new_tokens=100), ToolConfig())
+    assert (r.turns, r.calls[0].text, r.final_text) == (2, "6\n", "So 6.")
