@@ -14,6 +14,8 @@ from torch import Tensor
 
 # Inputs a method may declare (Algorithm.needs()). The trainer computes only what is declared.
 Need = Literal[
+    "old_logp",          # [B, T] pre-update log-probs before the optimizer steps (advantages use them);
+                         # otherwise an on-policy update may take them from its own forward
     "ref_logp",          # [b, T] reference-model log-probs of the response tokens (no gradient)
     "entropy",           # [b, T] full-vocabulary entropy of the policy at each token (with gradient)
     "masked_logp",       # [b, T] policy log-probs with the prompt's images masked, pre-update, detached

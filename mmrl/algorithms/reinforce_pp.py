@@ -25,7 +25,7 @@ class ReinforcePP(Algorithm):
     min_group_size = 1
 
     def needs(self):
-        return super().needs() | ({"ref_logp"} if self.params.kl_reward_coef > 0 else set())
+        return super().needs() | ({"ref_logp", "old_logp"} if self.params.kl_reward_coef > 0 else set())
 
     def sequence_advantages(self, rewards: Tensor, group_ids: Tensor, prompt_keys) -> Tensor:
         return rewards.double()

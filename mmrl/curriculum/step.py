@@ -1,7 +1,8 @@
-"""The recipe's `curriculum:` options as the trainer sees them, so the loop stays one readable
-pipeline: which prompts a generation round draws (the step sampler, DUMP, or extra dynamic-sampling
-rounds), which groups count (the group filter), and what DUMP learns from the step's advantages.
-Every option composes with any algorithm: it only changes which prompts and groups reach the loss.
+"""The recipe's `curriculum:` options as the step sees them: which prompts a step draws (the step
+sampler or DUMP), which groups train (`select`: the group rule, dynamic sampling's extra rounds,
+CLPO's rewrite pass, each a function from groups to groups), and what DUMP learns from the step's
+advantages. Every option composes with any algorithm: it only changes which groups reach the loss.
+Stages get a small engine interface (mmrl/train/rollouts.py), never the trainer.
 """
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import random
 import re
 from dataclasses import dataclass
 
+from .clpo import CLPOConfig
+from .clpo_step import clpo_stage
 from .dump import DUMPSampler
-from .dynamic_sampling import GroupFilter
+from .dynamic_sampling import GroupFilter, fill_batch
 
 _INDEX = re.compile(r"/\d+$")
 
@@ -32,8 +35,10 @@ class GroupRule:
 
 
 class StepCurriculum:
-    def __init__(self, cfg, samples: list[dict], step_sampler, algo: object, seed: int, rank: int):
+    def __init__(self, cfg, samples: list[dict], step_sampler, algo: object, seed: int, rank: int,
+                 prompts_per_step: int, data_keys: tuple[str, str]):
         self.cfg, self.step_sampler, self.size, self.seed, self.rank = cfg, step_sampler, len(samples), seed, rank
+        self.k, (self.prompt_key, self.gold_key) = prompts_per_step, data_keys
         ds = cfg.dynamic_sampling
         # an explicit recipe filter wins over the algorithm's built-in one (DAPO/NGRPO's default 0 < acc < 1)
         explicit = GroupFilter(ds.low, ds.high, ds.band_pass) if ds.enabled else None
@@ -55,12 +60,34 @@ class StepCurriculum:
         rng = random.Random((self.seed * 1_000_003 + step) * 1009 + round_index * 31 + self.rank)
         return [rng.randrange(self.size) for _ in range(k)]
 
-    def learn(self, prompt_keys: list[int], advantages: list[float]) -> dict[str, float]:
-        """After the update: every response's sample index and sequence advantage (0 for filtered
-        groups). Returns DUMP's new sampling probabilities (logged every step)."""
+    def select(self, step: int, rollouts) -> tuple[list, list, dict]:
+        """Generate the step's groups and choose those that train -> (kept groups, every group
+        generated this step, metrics). Unjudged responses never reach a group that trains."""
+        generated: list = []
+
+        def generation_round(round_index: int) -> list:
+            new = [g for g in rollouts.groups(self.indices(step, round_index, self.k)) if g.judged]
+            generated.extend(new)
+            return new
+
+        kept, metrics = fill_batch(generation_round, lambda g: g.accuracies, self.k, self.max_rounds, self.rule)
+        metrics = metrics if self.cfg.dynamic_sampling.enabled else {}
+        if self.cfg.clpo.enabled:  # rewrites of hard/medium prompts, mixed in
+            c = self.cfg.clpo
+            cfg = CLPOConfig(c.hard_max, c.medium_max, c.rewrite, c.rewrite_temperature, c.rewrite_max_tokens,
+                             kl_scale_hard=c.kl_scale_hard)
+            kept, rewritten, clpo_metrics = clpo_stage(cfg, generated, rollouts, self.gold_key, self.prompt_key)
+            generated.extend(rewritten)
+            metrics.update(clpo_metrics)
+        return [_judged(g) for g in kept], generated, metrics
+
+    def learn(self, groups: list) -> dict[str, float]:
+        """After the update: every generated response's sequence advantage (0 where its group did
+        not train). Returns DUMP's new sampling probabilities (logged every step)."""
         if self.dump is None:
             return {}
-        return self.dump.update([self.sources[i] for i in prompt_keys], advantages)
+        rows = [(g.key, r.advantage) for g in groups for r in g.responses]
+        return self.dump.update([self.sources[k] for k, _ in rows], [a for _, a in rows])
 
     def state_dict(self) -> dict:
         return {"dump": self.dump.state_dict()} if self.dump is not None else {}
@@ -68,3 +95,9 @@ class StepCurriculum:
     def load_state_dict(self, state: dict) -> None:
         if self.dump is not None and "dump" in state:
             self.dump.load_state_dict(state["dump"])
+
+
+def _judged(group):
+    """The group with only its judged responses (the unjudged are counted, never trained on)."""
+    from dataclasses import replace
+    return replace(group, responses=group.judged)

@@ -18,13 +18,14 @@ def sequence_batch(prompts: list[dict], completions: list[list[int]], pad_id: in
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros_like(input_ids)
     completion_mask = torch.zeros_like(input_ids)
-    types = torch.zeros_like(input_ids) if PER_TOKEN_MM in prompts[0] else None
+    # a VLM batch may mix text-only and image prompts in any order: types exist if any prompt has them
+    types = torch.zeros_like(input_ids) if any(PER_TOKEN_MM in p for p in prompts) else None
     for i, (p, row) in enumerate(zip(prompts, rows)):
         n_prompt = p["input_ids"].shape[1]
         input_ids[i, :len(row)] = torch.tensor(row)
         attention_mask[i, :len(row)] = 1
         completion_mask[i, n_prompt:len(row)] = 1
-        if types is not None:
+        if types is not None and PER_TOKEN_MM in p:
             types[i, :n_prompt] = p[PER_TOKEN_MM][0]
     mm = None
     if types is not None:

@@ -9,7 +9,10 @@ from ..data import verifier_item
 
 
 def score_responses(pool, samples: list[dict], completions: list, data_cfg, verifiers_cfg):
-    """-> (rewards: list[float | None], accuracies: list[float | None], metrics: dict)."""
+    """completions: anything with .text and .finish_reason. -> ([(reward, reward_parts, accuracy,
+    status)] per completion, metrics). reward_parts are the reward's weighted components (the
+    verifier's score under the verifier's name, the format bonus under "format"); all None-ish when
+    the verifier could not judge."""
     items = []
     for sample, completion in zip(samples, completions):
         item = verifier_item(sample, data_cfg, verifiers_cfg.options)
@@ -18,22 +21,21 @@ def score_responses(pool, samples: list[dict], completions: list, data_cfg, veri
     if verifiers_cfg.format_weight:
         fmt = pool.map([{"verifier": "format", "response": c.text, **verifiers_cfg.options.get("format", {})}
                         for c in completions], verifiers_cfg.timeout)
-    rewards, accuracies = [], []
+    out = []
     per_verifier: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, int] = defaultdict(int)
     for i, (item, verdict) in enumerate(zip(items, verdicts)):
         statuses[verdict.status] += 1
         if verdict.score is None:
-            rewards.append(None)
-            accuracies.append(None)
+            out.append((None, {}, None, verdict.status))
             continue
-        reward = verdict.score
+        parts = {"verifier": float(verdict.score)}
         if verifiers_cfg.format_weight and fmt[i].score is not None:
-            reward += verifiers_cfg.format_weight * fmt[i].score
-        rewards.append(reward)
-        accuracies.append(float(verdict.parts.get("accuracy", verdict.score > 0)))
+            parts["format"] = verifiers_cfg.format_weight * fmt[i].score
+        reward = sum(parts.values())
+        out.append((reward, parts, float(verdict.parts.get("accuracy", verdict.score > 0)), verdict.status))
         per_verifier[item["verifier"]].append(reward)
     metrics = {f"reward/{name}": sum(v) / len(v) for name, v in per_verifier.items()}
     metrics.update({f"verdict/{status}": n for status, n in statuses.items()})
-    metrics["reward/unjudged"] = sum(r is None for r in rewards)
-    return rewards, accuracies, metrics
+    metrics["reward/unjudged"] = sum(o[0] is None for o in out)
+    return out, metrics

@@ -1,11 +1,14 @@
 """The step batch: token-budgeted micro-batches, right-padded inputs, and response alignment.
 Oracle: a response's log-probs computed through any micro-batch split equal those computed for it
 alone, unpadded (a tiny random Llama; the real-model path runs in the integration tests)."""
+from types import SimpleNamespace
+
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from mmrl.models.logprobs import token_logprobs
-from mmrl.train.batch import Batch, Row
+from mmrl.train.batch import Batch
+from mmrl.train.records import Group, Response
 
 
 def tiny_model():
@@ -16,17 +19,19 @@ def tiny_model():
 
 
 def make_batch(prompt_lens, completion_lens, pad_id=0):
+    """One group per (prompt, response) pair, so every row has its own prompt length."""
     g = torch.Generator().manual_seed(1)
-    rows = []
+    groups = []
     for i, (p, c) in enumerate(zip(prompt_lens, completion_lens)):
         prompt = torch.randint(1, 50, (1, p), generator=g)
         tokens = torch.randint(1, 50, (c,), generator=g).tolist()
-        rows.append(Row(group=i // 2, prompt_key=i, prompt={"input_ids": prompt, "attention_mask": torch.ones_like(prompt)},
-                        tokens=tokens, rollout_logprobs=[-1.0] * c, finish_reason="stop"))
-    return Batch(rows, pad_id)
+        groups.append(Group(i, {}, {"input_ids": prompt, "attention_mask": torch.ones_like(prompt)},
+                            responses=[Response(tokens, [-1.0] * c, "", "stop")]))
+    return Batch(groups, pad_id)
 
 
-def alone(model, row):
+def alone(model, batch, i):
+    row = SimpleNamespace(prompt=batch.group_of(i).prompt, tokens=batch.rows[i][1].tokens)
     ids = torch.cat([row.prompt["input_ids"][0], torch.tensor(row.tokens)])[None]
     mask = torch.zeros_like(ids)
     mask[0, row.prompt["input_ids"].shape[1]:] = 1
@@ -36,7 +41,7 @@ def alone(model, row):
 
 def test_micro_batches_respect_the_token_budget_and_cover_every_row():
     batch = make_batch([3, 9, 4, 12, 5, 2], [4, 7, 1, 9, 3, 6])
-    lengths = [r.prompt["input_ids"].shape[1] + len(r.tokens) for r in batch.rows]
+    lengths = [batch.group_of(i).prompt["input_ids"].shape[1] + len(r.tokens) for i, (_, r) in enumerate(batch.rows)]
     for budget in (1, 16, 30, 1000):
         micros = batch.micro_batches(budget)
         assert sorted(i for m in micros for i in m) == list(range(len(batch)))
@@ -55,13 +60,14 @@ def test_response_mask_and_rollout_logprobs_are_aligned():
 def test_logprobs_through_any_split_match_each_row_alone():
     model = tiny_model()
     batch = make_batch([3, 9, 4, 12, 5, 2], [4, 7, 1, 9, 3, 6])
-    expected = [alone(model, row) for row in batch.rows]
+    expected = [alone(model, batch, i) for i in range(len(batch))]
     for budget in (1, 30, 1000):
         for idx in batch.micro_batches(budget):
-            ids, attn, comp, mm = batch.inputs(idx)
-            assert mm == {} and comp.sum() == sum(len(batch.rows[i].tokens) for i in idx)
+            x = batch.inputs(idx)
+            ids, attn, comp, mm = x["input_ids"], x["attention_mask"], x["completion_mask"], x["mm_inputs"]
+            assert mm is None and comp.sum() == sum(len(batch.rows[i][1].tokens) for i in idx)
             out = batch.to_response(idx, token_logprobs(model, ids, attn, comp))
             for j, i in enumerate(idx):
-                n = len(batch.rows[i].tokens)
+                n = len(batch.rows[i][1].tokens)
                 torch.testing.assert_close(out[j, :n], expected[i], atol=1e-5, rtol=0)
                 assert (out[j, n:] == 0).all()

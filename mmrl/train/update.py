@@ -1,0 +1,143 @@
+"""The update phase: groups in, optimizer steps and metrics out.
+
+The algorithm declares what it needs (mmrl/algorithms/inputs.py); this module supplies each input
+from one provider table and knows no method by name. Per-step inputs are computed once before the
+optimizer steps (no gradient); per-micro-batch inputs come from the same forward as the loss (or a
+second forward with gradient: the masked-image prompt).
+
+On-policy shortcut: with one epoch and one mini-batch the loss sees the weights that generated the
+batch, so pi_old = pi_theta. The separate no-grad pass for old log-probs is then skipped and the
+training forward's own detached log-probs serve as old (the ratio is exactly 1, as it would be
+from the extra pass; the gradient is the same).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+
+from ..algorithms import LossInputs, LossScale
+from ..models.logprobs import token_logprobs
+from ..rollout.gap import logprob_gap
+from .batch import Batch
+from .records import Group
+from .timer import Timer
+
+
+@dataclass
+class Models:
+    policy: object           # the DeepSpeed engine being trained
+    reference: object | None  # a frozen DeepSpeed engine (when "ref_logp" is declared)
+
+
+def _reward_parts(batch: Batch) -> torch.Tensor:
+    """[B, K] the reward's components in a fixed (sorted) order; a part a response lacks is 0."""
+    names = sorted({k for _, r in batch.rows for k in r.reward_parts})
+    return torch.tensor([[r.reward_parts.get(k, 0.0) for k in names] for _, r in batch.rows], dtype=torch.float32)
+
+
+# Per-step inputs: computed once for the whole batch ([B, T] or [B]) before the optimizer steps.
+STEP_PROVIDERS = {
+    "ref_logp": lambda u, b: u.no_grad_logprobs(u.models.reference.module, b),
+    "masked_logp": lambda u, b: u.no_grad_logprobs(u.models.policy.module, b, masked=True),
+    "rollout_logp": lambda u, b: b.rollout_logprobs(),
+    "kl_weight": lambda u, b: b.per_response(lambda g, r: r.kl_weight),
+    "reward_parts": lambda u, b: _reward_parts(b),
+}
+# Per-micro-batch inputs with gradient: computed beside the loss's own forward.
+MICRO_PROVIDERS = {
+    "entropy": lambda u, b, rows, fwd: fwd[1],
+    "masked_logp_grad": lambda u, b, rows, fwd: u.logprobs(u.models.policy.module, b, rows, masked=True, grad=True)[0],
+}
+MICRO_FIELD = {"entropy": "entropy", "masked_logp_grad": "masked_logp"}
+ADVANTAGE_INPUTS = ("ref_logp", "reward_parts")  # the per-step inputs advantages() may read
+
+
+class Updater:
+    def __init__(self, models: Models, algo, training, temperature: float, pad_id: int):
+        self.models, self.algo, self.training, self.temperature, self.pad_id = models, algo, training, temperature, pad_id
+        unknown = algo.needs() - set(STEP_PROVIDERS) - set(MICRO_PROVIDERS) - {"old_logp"}
+        if unknown:
+            raise ValueError(f"algorithm '{algo.name}' needs {sorted(unknown)}, which the trainer cannot supply")
+
+    @property
+    def on_policy(self) -> bool:
+        t = self.training
+        return t.ppo_epochs == 1 and t.mini_batches == 1 and "old_logp" not in self.algo.needs() \
+            and getattr(t, "reuse_logprobs", True)
+
+    # ------------------------------------------------------------------ forwards
+
+    def logprobs(self, model, batch: Batch, rows: list[int], masked=False, grad=False, entropy=False):
+        """Response log-probs [b, T] (and entropy [b, T] or None) of rows under `model`."""
+        x = batch.inputs(rows, masked)
+        with torch.set_grad_enabled(grad):
+            out = token_logprobs(model, x["input_ids"], x["attention_mask"], x["completion_mask"], x["mm_inputs"],
+                                 self.temperature, with_entropy=entropy)
+        if entropy:
+            return batch.to_response(rows, out[0]), batch.to_response(rows, out[1])
+        return batch.to_response(rows, out), None
+
+    def no_grad_logprobs(self, model, batch: Batch, masked: bool = False) -> torch.Tensor:
+        out = torch.zeros(len(batch), batch.T)
+        for rows in batch.micro_batches(self.training.micro_batch_tokens):
+            out[rows] = self.logprobs(model, batch, rows, masked)[0].float()
+        return out
+
+    # ------------------------------------------------------------------ the phase
+
+    def __call__(self, groups: list[Group], timer: Timer) -> dict:
+        algo, t, engine = self.algo, self.training, self.models.policy
+        batch = Batch(groups, self.pad_id)
+        mask, need = batch.response_mask(), algo.needs()
+        with timer("logprobs"):
+            old = None if self.on_policy else self.no_grad_logprobs(engine.module, batch)
+            given = {name: STEP_PROVIDERS[name](self, batch) for name in sorted(need) if name in STEP_PROVIDERS}
+
+        rewards = algo.shape_rewards(batch.per_response(lambda g, r: r.reward), mask.sum(-1))
+        adv, adv_metrics = algo.advantages(rewards, batch.group_ids(), mask,
+                                           prompt_keys=[batch.group_of(i).key for i in range(len(batch))],
+                                           old_logp=old, **{k: given[k] for k in ADVANTAGE_INPUTS if k in given})
+        metrics = {f"advantage/{k}": v for k, v in adv_metrics.items()}
+        seq_adv = (adv * mask).sum(-1) / mask.sum(-1).clamp(min=1) if adv.dim() == 2 else adv
+        for (_, response), a in zip(batch.rows, seq_adv.tolist()):
+            response.advantage = a
+        has_image = torch.tensor([batch.group_of(i).has_image for i in range(len(batch))])
+        per_row = {k: v for k, v in given.items() if k != "reward_parts"}
+
+        sums, weights, n_steps = defaultdict(float), defaultdict(float), 0
+        trainer_logp = torch.zeros(len(batch), batch.T)  # detached, for the gap metric
+        order = sorted(range(len(batch)), key=lambda i: batch.rows[i][0])
+        minis = [m for k in range(t.mini_batches) if (m := order[k::t.mini_batches])]
+        with timer("update"):
+            for epoch in range(t.ppo_epochs):
+                for mini in minis:
+                    scale, micros = LossScale.of(mask[mini]), batch.micro_batches(t.micro_batch_tokens, mini)
+                    for k, rows in enumerate(micros):
+                        fwd = self.logprobs(engine.module, batch, rows, grad=True, entropy="entropy" in need)
+                        logp = fwd[0]
+                        if old is None:  # on-policy: this forward's log-probs are pi_old
+                            trainer_logp[rows] = logp.detach().float()
+                        extra = {MICRO_FIELD[n]: MICRO_PROVIDERS[n](self, batch, rows, fwd)
+                                 for n in sorted(need) if n in MICRO_PROVIDERS}
+                        x = LossInputs(logp, logp.detach() if old is None else old[rows], adv[rows], mask[rows],
+                                       has_image=has_image[rows], **{n: v[rows] for n, v in per_row.items()}, **extra)
+                        loss, m = algo.loss(x, scale)
+                        engine.set_gradient_accumulation_boundary(k == len(micros) - 1)
+                        engine.backward(loss)
+                        engine.step()
+                        tokens = float(mask[rows].sum())
+                        for key, v in m.items():
+                            summed = algo.reduction(key) == "sum"
+                            sums[key] += float(v) * (1.0 if summed else tokens)
+                            weights[key] = 1.0 if summed else weights[key] + tokens
+                    n_steps += 1
+        for key in sums:
+            metrics[key] = sums[key] / (n_steps if algo.reduction(key) == "sum" else max(weights[key], 1e-9))
+        gap = logprob_gap(batch.rollout_logprobs(), trainer_logp if old is None else old, mask)
+        metrics.update({"logprob_gap/mean": gap["logprob_gap_mean"], "logprob_gap/max": gap["logprob_gap_max"],
+                        "update/optimizer_steps": n_steps,
+                        "update/micro_batches": len(batch.micro_batches(t.micro_batch_tokens)),
+                        "update/on_policy_reuse": int(old is None)})
+        return metrics
