@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 TAGGED = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 FENCED = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\n(.*?)```", re.DOTALL)
-# What ends a call: for engines with stop strings (vLLM `stop`, HF `stop_strings`); the driver cuts
-# at the first complete call anyway, so an engine without them is only slower, never wrong.
-STOP_STRINGS = ("</tool_call>", "```\n")
+# Safe stop strings for engines that have them (vLLM `stop`, HF `stop_strings`): only text that ends
+# a call. A fence cannot be one ("\n```" also opens a block), so a fenced call's end is found by the
+# driver, which cuts at the first complete call whatever the engine did: without stop strings an
+# engine only generates tokens that are thrown away, never different ones.
+STOP_STRINGS = ("</tool_call>",)
 
 
 @dataclass
@@ -35,6 +37,11 @@ class ToolCall:
 def first_call(text: str) -> tuple[ToolCall, int] | None:
     """The earliest-ending complete call in `text` and the character index just after it."""
     found = [m for m in (TAGGED.search(text), FENCED.search(text)) if m]
+    close = text.find("</tool_call>")
+    if close >= 0 and "<tool_call>" not in text[:close]:  # a stray closing tag also ends the turn (a stop string)
+        end = close + len("</tool_call>")
+        if not found or end <= min(m.end() for m in found):
+            return ToolCall(None, source=text[:end], problem="</tool_call> without an opening <tool_call>"), end
     if not found:
         return None
     m = min(found, key=lambda m: m.end())

@@ -36,3 +36,8 @@ def test_malformed_calls_say_what_is_wrong():
     assert call.name is None and '"name"' in call.problem
     call, _ = first_call('<tool_call>{"name": "zoom", "arguments": [1, 2]}</tool_call>')
     assert "must be a JSON object" in call.problem
+
+
+def test_a_stray_closing_tag_is_a_malformed_call():
+    call, end = first_call('I think </tool_call> then <tool_call>{"name": "zoom"}</tool_call>')
+    assert call.name is None and "without an opening" in call.problem and end == len("I think </tool_call>")
