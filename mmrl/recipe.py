@@ -51,6 +51,9 @@ class Generator(Section):
         # Only reasoning_gym reads task/mix, and mix replaces task: a second source would be ignored.
         if self.mix and "task" in self.model_fields_set:
             raise ValueError("data.generate.mix and data.generate.task are both set: mix replaces task; keep one")
+        if self.mix and self.config:
+            raise ValueError("data.generate.mix and data.generate.config are both set: each mix part has its own "
+                             "config; move it there")
         if self.kind != "reasoning_gym" and ("task" in self.model_fields_set or self.mix):
             which = "mix" if self.mix else "task"
             raise ValueError(f"data.generate.{which} is set but kind {self.kind!r} does not read it "
@@ -243,7 +246,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "data.train": ("data.generate",),
     "data.generate": ("data.train", "data.held_out"),
-    "data.generate.mix": ("data.generate.task",),
+    "data.generate.mix": ("data.generate.task", "data.generate.config"),
     "data.generate.task": ("data.generate.mix",),
     "data.generate.kind": ("data.generate.task", "data.generate.mix", "data.generate.config"),
 }

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 
 from ..errors import UserError
-from .golds import GoldCase, GoldCheck, first_per_verifier
+from .golds import SELF_ANSWERING, GoldCase, GoldCheck, first_per_verifier
 from .model import check_model
 from .report import Report
 from .verifiers import check_names
@@ -38,8 +38,13 @@ def preflight_benchmark(bench, model: str | None, limit: int | None = None, work
     used = Counter(item["verifier"] for _, item in items)
     named = {name: f"{bench.name}: verifier.name" for name in used} or {bench.verifier.name: "verifier.name"}
     valid = check_names(report, named, {n: ("verifier.options", bench.verifier.options) for n in named}, used)
-    cases = [GoldCase(f"{where} (reference)", item, False)
-             for where, item in first_per_verifier([(w, i) for w, i in items if i["verifier"] in valid])]
+    # math/mcq: the benchmark's reference response should score full accuracy; for the others
+    # (code tests, CAD meshes, boxes) an empty response makes the verifier parse the gold without
+    # running a program, which keeps the check in seconds.
+    cases = [GoldCase(f"{where} (reference)" if full else where,
+                      item if full else {**item, "response": ""}, full)
+             for where, item in first_per_verifier([(w, i) for w, i in items if i["verifier"] in valid])
+             for full in [item["verifier"] in SELF_ANSWERING]]
     golds = GoldCheck(cases, workers)  # its workers start while the model folder loads
     try:
         if model is None:

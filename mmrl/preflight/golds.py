@@ -80,5 +80,5 @@ class GoldCheck:
                                 f"{case.item['response']!r:.80} ({v.status}: {v.reason})")
         judged = sum(v.score is not None for v in verdicts)
         names = sorted({c.item["verifier"] for c in self.cases})
-        report.add("golds", f"{judged} of {len(self.cases)} judged against themselves ({', '.join(names)}; "
-                            f"first {PER_VERIFIER} per verifier)", errors, warnings)
+        report.add("golds", f"{judged} of {len(self.cases)} judged ({', '.join(names)}; the first {PER_VERIFIER} "
+                            f"samples per verifier)", errors, warnings)

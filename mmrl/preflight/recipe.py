@@ -58,9 +58,11 @@ def _data_splits(report: Report, recipe, generate_into: Path, preview: bool) -> 
         except UserError as e:
             report.add("data", f"data.generate ({gen.kind})", [str(e)])
             return {}
-        what = f"data.generate: {gen.kind} {gen.task if gen.kind == 'reasoning_gym' and not gen.mix else ''}".rstrip()
+        source = (f"mix {', '.join(m.name for m in gen.mix)}" if gen.mix else gen.task) if gen.kind == "reasoning_gym" else ""
+        what = f"data.generate: {gen.kind} {source}".rstrip()
         sizes = f"{d.generate.train_size} train / {d.generate.held_out_size} held-out"
-        note = f"{sizes}; checked a preview of {PREVIEW_SIZE}" if preview else f"{sizes} in {generate_into}"
+        note = (f"{sizes}; the run writes {recipe.run_dir / 'data'}, a preview of {gen.train_size} checked"
+                if preview else f"{sizes} in {generate_into}")
         report.add("data", f"{what} ({note})")
         return {"train": train, **({"held_out": held} if held else {})}
     if d.train is None:

@@ -133,6 +133,8 @@ def test_a_command_line_path_is_the_shells_file_even_when_the_recipe_folder_has_
     ("data: {held_out: a.jsonl, generate: {task: chain_sum}}", "data.held_out and data.generate are both set"),
     ("data: {generate: {task: chain_sum, mix: [{name: a, task: chain_sum}]}}",
      "data.generate.mix and data.generate.task are both set"),
+    ("data: {generate: {config: {min_terms: 2}, mix: [{name: a, task: chain_sum}]}}",
+     "data.generate.mix and data.generate.config are both set: each mix part has its own config"),
     ("data: {generate: {kind: count_shapes, task: chain_sum}}",
      "data.generate.task is set but kind 'count_shapes' does not read it"),
     ("data: {prompt_template: 'Solve it.'}", "data.prompt_template: must contain {prompt} and no other field"),
@@ -157,7 +159,7 @@ def test_generator_kind_and_mix_overrides_drop_what_they_replace():
     assert (r.data.generate.kind, r.data.generate.config) == ("count_shapes", {})  # chain_sum's config went too
     mix = load_recipe(QUICKSTART, ["data.generate.mix=[{name: easy, task: chain_sum}, {name: hard, task: products}]"])
     assert [m.task for m in mix.data.generate.mix] == ["chain_sum", "products"]
-    assert "task" not in mix.data.generate.model_fields_set
+    assert "task" not in mix.data.generate.model_fields_set and mix.data.generate.config == {}
     same = load_recipe(QUICKSTART, ["data.generate.kind=reasoning_gym"])  # unchanged: nothing dropped
     assert same.data.generate.task == "chain_sum"
 
