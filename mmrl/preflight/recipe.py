@@ -31,7 +31,8 @@ def preflight_recipe(recipe, generate_into: Path, preview: bool = False) -> Repo
     _images(report, recipe, samples, splits)
     valid = check_verifier_names(report, recipe, used)
     _algorithm(report, recipe)
-    golds = _golds(recipe, samples.get("train") or [], splits.get("train"), valid)
+    items = _items(report, recipe, samples.get("train") or [], splits.get("train"), valid)
+    golds = _golds(items, recipe.verifiers.workers)
     try:
         needs_images = any(s.get(recipe.data.image_key) for rows in samples.values() if rows for s in rows)
         check_model(report, recipe.backbone.model, needs_images)
@@ -150,19 +151,36 @@ def _algorithm(report: Report, recipe) -> None:
     report.add("algorithm", f"{a.name}" + (f" ({params})" if params else "") + f", group size {recipe.rollout.n}")
 
 
-def _golds(recipe, train: list[dict], path: Path | None, valid: set[str]) -> GoldCheck:
+def _items(report: Report, recipe, train: list[dict], path: Path | None, valid: set[str]) -> list[tuple[str, dict]]:
+    """Each training sample's verifier item, as the trainer builds it; the option values a sample's
+    own columns give (MCQ `choices`, a box's `image_size`) are checked against the verifier's
+    declaration, so a bad column is named here and not an infra_error mid-run."""
     from ..data.dataset import verifier_item
+    from .verifiers import option_problems
 
     d, options = recipe.data, recipe.verifiers.options
-    items = []
+    items, bad = [], []
     for i, sample in enumerate(train):
         name = sample.get("verifier") or d.default_verifier
         if sample.get(d.gold_key) is None or not isinstance(name, str) or name not in valid:
             continue  # reported by the data or verifier checks
-        items.append((f"sample {i} of {path}", verifier_item(sample, d, options)))
+        item = verifier_item(sample, d, options)
+        problems = option_problems(name, {k: v for k, v in item.items() if k not in ("verifier", "gold")},
+                                   f"sample {i} of {path}")
+        if problems:
+            bad.append(problems[0])
+        else:
+            items.append((f"sample {i} of {path}", item))
+    if bad:
+        report.add("sample options", f"{len(bad)} of {len(train)} samples",
+                   [f"data.train: {len(bad)} samples give option values their verifier refuses; first: {bad[0]}"])
+    return items
+
+
+def _golds(items: list[tuple[str, dict]], workers: int) -> GoldCheck:
     cases = []
     for where, item in first_per_verifier(items):
         opts = {k: v for k, v in item.items() if k not in ("verifier", "gold")}
         response, full = gold_response(item["verifier"], item["gold"], opts)
         cases.append(GoldCase(where, {**item, "response": response}, full))
-    return GoldCheck(cases, recipe.verifiers.workers)
+    return GoldCheck(cases, workers)

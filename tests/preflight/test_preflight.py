@@ -160,3 +160,13 @@ def test_table_text_is_not_read_as_markup(tmp_path):
     out = io.StringIO()
     report.print(out)
     assert "[bold]x[/bold] [1, 2]" in out.getvalue() and "a [red] warning [/]" in out.getvalue()
+
+
+def test_a_sample_column_with_a_value_its_verifier_refuses_is_named(tmp_path, capsys):
+    rows = gsm8k_rows(4)
+    rows[2] = {"question": "Which is largest?", "answer": "B", "verifier": "mcq", "choices": "1, 5, 3"}  # not a list
+    write_jsonl(tmp_path / "t.jsonl", rows)
+    code, _, err = dry_run(capsys, QUICKSTART, f"data.train={tmp_path / 't.jsonl'}")
+    assert code == 2
+    (line,) = [l for l in err.splitlines() if "refuses" in l]
+    assert "1 samples give option values their verifier refuses; first: sample 2 of" in line and "choices" in line
