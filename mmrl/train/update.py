@@ -65,7 +65,7 @@ class Updater:
     def on_policy(self) -> bool:
         t = self.training
         return t.ppo_epochs == 1 and t.mini_batches == 1 and "old_logp" not in self.algo.needs() \
-            and getattr(t, "reuse_logprobs", True)
+            and t.reuse_logprobs
 
     # ------------------------------------------------------------------ forwards
 
