@@ -1,8 +1,9 @@
 """Backbones: find a model folder, load it with its tokenizer or processor, and encode prompts.
 
 Any causal LM folder loads through AutoModelForCausalLM + AutoTokenizer; a folder whose config has
-a vision part (Qwen2.5-VL, Qwen3-VL) through AutoModelForImageTextToText + AutoProcessor, with
-images resized by qwen-vl-utils to the model's patch grid within min/max pixels."""
+a vision part through AutoModelForImageTextToText + AutoProcessor. Everything family-specific
+(placeholder, resizing onto the patch grid, image-token counts, tensor names) is asked of the
+family adapter (mmrl/models/families); the helpers below only delegate."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,15 +11,17 @@ from typing import Sequence
 
 from ..errors import UserError
 from .smollm2 import NAME as SMOLLM2, default_model_dir
+from .families import family_of, family_of_config
 from .smolvl import NAME as SMOLVL, test_vlm_dir
+from .tiny_qwen3vl import NAME as TINY_QWEN3VL, tiny_qwen3vl_dir
 
-BUILT_IN = {SMOLLM2: default_model_dir, SMOLVL: test_vlm_dir}
+BUILT_IN = {SMOLLM2: default_model_dir, SMOLVL: test_vlm_dir, TINY_QWEN3VL: tiny_qwen3vl_dir}
 DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
           "fp32": "float32", "float32": "float32"}
 
 
 def resolve_model(name_or_path: str | Path) -> Path:
-    """A built-in name ("smollm2-135m-instruct", "smolvl") or a local model folder -> its path."""
+    """A built-in name ("smollm2-135m-instruct", "smolvl", "tiny-qwen3vl") or a local model folder -> its path."""
     key = str(name_or_path)
     if key.lower() in BUILT_IN:
         return BUILT_IN[key.lower()]()
@@ -67,18 +70,25 @@ def load_policy(path: str | Path, dtype="auto", *, attn_implementation: str = "s
 
     path = resolve_model(path)
     model_cls = AutoModelForImageTextToText if is_vlm(AutoConfig.from_pretrained(path)) else AutoModelForCausalLM
+    processor = load_processor(path)  # first: a folder no family adapter serves is refused before the weights load
     model = model_cls.from_pretrained(path, dtype=torch_dtype(dtype), attn_implementation=attn_implementation)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    return model, load_processor(path)
+    return model, processor
 
 
 def load_processor(path: str | Path):
-    """The folder's processor (VLM) or tokenizer (text model)."""
+    """The folder's processor (VLM, checked against its family's grid) or tokenizer (text model)."""
     from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
     path = resolve_model(path)
-    return (AutoProcessor if is_vlm(AutoConfig.from_pretrained(path)) else AutoTokenizer).from_pretrained(path)
+    config = AutoConfig.from_pretrained(path)
+    family = family_of_config(config)
+    if family is None:
+        return AutoTokenizer.from_pretrained(path)
+    processor = AutoProcessor.from_pretrained(path)
+    family.check(config, processor)
+    return processor
 
 
 def tokenizer_of(processor):
@@ -86,41 +96,29 @@ def tokenizer_of(processor):
 
 
 def image_factor(processor) -> int:
-    """Pixels per language token along one side (patch size x spatial merge), e.g. 28 for Qwen2.5-VL."""
-    ip = processor.image_processor
-    return ip.patch_size * ip.merge_size
-
-
-def pixel_bounds(processor, min_pixels=None, max_pixels=None) -> tuple[int, int]:
-    ip = processor.image_processor
-    size = getattr(ip, "size", None) or {}
-    lo = min_pixels or getattr(ip, "min_pixels", None) or size.get("shortest_edge")
-    hi = max_pixels or getattr(ip, "max_pixels", None) or size.get("longest_edge")
-    return int(lo), int(hi)
+    """Pixels per language token along one side, e.g. 28 for Qwen2.5-VL, 32 for Qwen3-VL."""
+    return family_of(processor).factor(processor)
 
 
 def prepare_images(processor, images: Sequence, min_pixels=None, max_pixels=None) -> list:
-    """Resize images (RGB) onto the model's patch grid within [min_pixels, max_pixels] with qwen-vl-utils,
+    """Images resized onto the model's patch grid within [min_pixels, max_pixels] (by its family),
     so the trainer and every engine see the same pixels."""
-    from qwen_vl_utils import fetch_image
-
-    lo, hi = pixel_bounds(processor, min_pixels, max_pixels)
-    patch = processor.image_processor.patch_size
-    return [fetch_image({"image": im, "min_pixels": lo, "max_pixels": hi}, image_patch_size=patch) for im in images]
+    return family_of(processor).prepare_images(processor, images, min_pixels, max_pixels)
 
 
 def image_tokens(processor, image) -> int:
     """Language tokens one prepared image expands to."""
-    f = image_factor(processor)
-    return (image.height // f) * (image.width // f)
+    return family_of(processor).image_tokens(processor, image)
 
 
 def encode_prompt(processor, text: str, images: Sequence = (), min_pixels=None, max_pixels=None) -> dict:
     """Chat-templated text (+ images) -> model inputs with batch size 1: input_ids, attention_mask and,
-    for a VLM, pixel_values, image_grid_thw, mm_token_type_ids (the latter needed for M-RoPE positions)."""
-    if not hasattr(processor, "image_processor"):
+    for a VLM, its family's per-token and per-image tensors (Qwen-VL: mm_token_type_ids, needed for
+    M-RoPE positions; pixel_values, image_grid_thw)."""
+    family = family_of(processor)
+    if family is None:
         if images:
             raise UserError(f"the prompt has {len(images)} image(s) but the model is text-only")
         return dict(processor(text, add_special_tokens=False, return_tensors="pt"))
-    images = prepare_images(processor, images, min_pixels, max_pixels)
+    images = family.prepare_images(processor, images, min_pixels, max_pixels)
     return dict(processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=False))

@@ -14,8 +14,9 @@ def token_logprobs(model, input_ids, attention_mask, completion_mask, mm_inputs=
                    with_entropy=False, chunk_size=512):
     """Log-prob of input_ids[b, t] given input_ids[b, :t], for positions where completion_mask is 1,
     as float32 [B, T] (0 elsewhere; position 0 is never scored); with_entropy also returns the entropy
-    of the predicted distribution there. mm_inputs: pixel_values, image_grid_thw, mm_token_type_ids
-    (padded with zeros over the completion; Qwen-VL needs them for its M-RoPE positions)."""
+    of the predicted distribution there. mm_inputs: sequence_batch's multimodal tensors, named by the
+    family adapter and passed through as they are (Qwen-VL needs mm_token_type_ids, padded with zeros
+    over the completion, for its M-RoPE positions)."""
     hidden = _last_hidden(model, input_ids, attention_mask, mm_inputs or {})
     rows, cols = completion_mask[:, 1:].bool().nonzero(as_tuple=True)  # hidden at t predicts token t+1
     states, targets = hidden[rows, cols], input_ids[rows, cols + 1]
@@ -34,9 +35,10 @@ def token_logprobs(model, input_ids, attention_mask, completion_mask, mm_inputs=
 
 def _last_hidden(model, input_ids, attention_mask, mm_inputs):
     kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **mm_inputs)
-    if "pixel_values" not in mm_inputs and "mm_token_type_ids" not in mm_inputs:
+    if not mm_inputs:
         # Text models take positions from the cache index; count real tokens so padding on either side
-        # gives the same positions as generation did.
+        # gives the same positions as generation did. (A VLM batch, text-only prompts included, carries
+        # its family's tensors and the model computes its own positions from them.)
         kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     return model.base_model(**kwargs).last_hidden_state
 

@@ -19,10 +19,13 @@ def logprob_gap(rollout_logprobs: torch.Tensor, trainer_logprobs: torch.Tensor, 
 def rollout_gap(model, processor, requests, outputs, temperature, min_pixels=None, max_pixels=None,
                 with_mm_types=True) -> dict:
     """Recompute an engine's completions with the trainer's code (encode_prompt -> sequence_batch ->
-    token_logprobs) and compare with the engine's log-probs. with_mm_types=False drops
-    mm_token_type_ids, only to show what that pitfall costs."""
+    token_logprobs) and compare with the engine's log-probs. with_mm_types=False drops the family's
+    per-token tensors (Qwen-VL: mm_token_type_ids), only to show what that pitfall costs."""
     from ..models import encode_prompt, sequence_batch, token_logprobs
     from ..models.backbone import tokenizer_of
+    from ..models.families import family_of
+
+    family = family_of(processor)
 
     prompts, completions, rollout = [], [], []
     for request, group in zip(requests, outputs):
@@ -31,10 +34,10 @@ def rollout_gap(model, processor, requests, outputs, temperature, min_pixels=Non
             if c.prompt_ids != enc["input_ids"][0].tolist():
                 raise RuntimeError("the engine and the trainer tokenized the prompt differently")
             prompts.append(enc), completions.append(c.token_ids), rollout.append(c.logprobs)
-    b = sequence_batch(prompts, completions, pad_id=tokenizer_of(processor).pad_token_id or 0)
+    b = sequence_batch(prompts, completions, pad_id=tokenizer_of(processor).pad_token_id or 0, family=family)
     mm = b["mm_inputs"]
     if mm is not None and not with_mm_types:
-        mm = {k: v for k, v in mm.items() if k != "mm_token_type_ids"}
+        mm = {k: v for k, v in mm.items() if k not in family.per_token}
     with torch.no_grad():
         trainer = token_logprobs(model, b["input_ids"], b["attention_mask"], b["completion_mask"], mm_inputs=mm,
                                  temperature=temperature)

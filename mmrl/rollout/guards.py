@@ -1,18 +1,18 @@
 """Guards against the most frequent multimodal crash, "image features and image tokens do not
 match": a prompt truncated through its image tokens, a prompt whose placeholders and images
-disagree, or a policy that generates an image pad token which is then fed back into the forward."""
+disagree, or a policy that generates an image pad token which is then fed back into the forward.
+The placeholder and vision tokens are the family adapter's (mmrl/models/families); without one
+(a text model, or a bare tokenizer) every registered family's are checked."""
 from __future__ import annotations
 
 from ..errors import UserError
-
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
-IMAGE_PLACEHOLDER = "<|image_pad|>"
+from ..models.families import Family, image_placeholders, vision_tokens
 
 
-def banned_tokens(tokenizer) -> dict[str, int]:
+def banned_tokens(tokenizer, family: Family | None = None) -> dict[str, int]:
     """Vision tokens of this tokenizer: never to be generated."""
     vocab = tokenizer.get_vocab()
-    return {t: vocab[t] for t in VISION_TOKENS if t in vocab}
+    return {t: vocab[t] for t in vision_tokens(family) if t in vocab}
 
 
 def _name(index: int, prompt: str) -> str:
@@ -20,11 +20,12 @@ def _name(index: int, prompt: str) -> str:
     return f"sample {index} (prompt ending {head!r})"
 
 
-def check_images(index: int, prompt: str, n_images: int) -> None:
-    placeholders = prompt.count(IMAGE_PLACEHOLDER)
-    if placeholders != n_images:
-        raise UserError(f"{_name(index, prompt)}: {placeholders} image placeholder(s) {IMAGE_PLACEHOLDER} "
-                        f"but {n_images} image(s); apply the chat template with one image entry per image")
+def check_images(index: int, prompt: str, n_images: int, family: Family | None = None) -> None:
+    for placeholder in image_placeholders(family):
+        placeholders = prompt.count(placeholder)
+        if placeholders != n_images:
+            raise UserError(f"{_name(index, prompt)}: {placeholders} image placeholder(s) {placeholder} "
+                            f"but {n_images} image(s); apply the chat template with one image entry per image")
 
 
 def check_prompt_length(index: int, prompt: str, n_tokens: int, limit: int | None) -> None:

@@ -10,11 +10,9 @@ from transformers import (GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from ..errors import UserError
 from ..models.backbone import encode_prompt, load_policy, tokenizer_of
+from ..models.families import Family, family_of
 from .base import Completion, GenRequest, SamplingConfig
 from .guards import banned_tokens, check_images, check_prompt_length
-
-PADDED = ("input_ids", "attention_mask", "mm_token_type_ids")  # per-token tensors, left-padded
-STACKED = ("pixel_values", "image_grid_thw")  # per-image tensors, concatenated
 
 
 class HFEngine:
@@ -24,8 +22,9 @@ class HFEngine:
         if model is None:
             model, processor = load_policy(model_dir, dtype)
         self.model, self.processor, self.tokenizer = model, processor, tokenizer_of(processor)
+        self.family = family_of(processor)  # None for a text model
         self.max_prompt_len, self.pixels, self.batch_size = max_prompt_len, (min_pixels, max_pixels), batch_size
-        self.banned = sorted(banned_tokens(self.tokenizer).values())
+        self.banned = sorted(banned_tokens(self.tokenizer, self.family).values())
         gc = model.generation_config
         eos = gc.eos_token_id if gc.eos_token_id is not None else self.tokenizer.eos_token_id
         self.eos = set(eos if isinstance(eos, list) else [eos])
@@ -57,13 +56,13 @@ class HFEngine:
         self.model = None
 
     def _encode(self, index: int, request: GenRequest) -> dict:
-        check_images(index, request.prompt, len(request.images))
+        check_images(index, request.prompt, len(request.images), self.family)
         enc = encode_prompt(self.processor, request.prompt, request.images, *self.pixels)
         check_prompt_length(index, request.prompt, enc["input_ids"].shape[1], self.max_prompt_len)
         return enc
 
     def _generate_batch(self, encoded: list[dict], sampling: SamplingConfig) -> list[list[Completion]]:
-        batch = _collate(encoded, self.pad)
+        batch = _collate(encoded, self.pad, self.family)
         sample = sampling.temperature > 0
         # Temperature and top-p are our own processors (so the recorder runs after them); the config
         # keeps them neutral so generate adds none of its own.
@@ -111,15 +110,17 @@ class _SampledLogprobs(LogitsProcessor):
         return torch.stack(self.steps, 1)
 
 
-def _collate(encoded: list[dict], pad_id: int) -> dict:
+def _collate(encoded: list[dict], pad_id: int, family: Family | None) -> dict:
+    """Left-padded per-token tensors (input_ids with pad_id, the rest with 0), per-image tensors
+    concatenated; the family names which is which."""
     width = max(e["input_ids"].shape[1] for e in encoded)
     batch = {}
-    for key in PADDED:
+    for key in ("input_ids", "attention_mask") + (family.per_token if family else ()):
         if key in encoded[0]:
             fill = pad_id if key == "input_ids" else 0
             batch[key] = torch.stack([torch.nn.functional.pad(e[key][0], (width - e[key].shape[1], 0), value=fill)
                                       for e in encoded])
-    for key in STACKED:
+    for key in family.per_image if family else ():
         present = [e[key] for e in encoded if key in e]
         if present:
             batch[key] = torch.cat(present)

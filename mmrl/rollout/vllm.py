@@ -10,8 +10,8 @@ import os
 import torch
 
 from ..errors import UserError
-from ..models.backbone import (image_tokens, is_vlm, load_processor, prepare_images, resolve_model, tokenizer_of,
-                               torch_dtype)
+from ..models.backbone import is_vlm, load_processor, resolve_model, tokenizer_of, torch_dtype
+from ..models.families import family_of_config
 from .base import Completion, GenRequest, SamplingConfig
 from .guards import banned_tokens, check_images, check_prompt_length
 from .threads import set_threads
@@ -52,17 +52,17 @@ class VLLMEngine:
         path = resolve_model(model_dir)
         self.config = AutoConfig.from_pretrained(path)
         self.vlm = is_vlm(self.config)
+        self.family = family_of_config(self.config)  # None for a text model
         self.processor = load_processor(path)
         self.tokenizer = tokenizer_of(self.processor)
         self.max_prompt_len = max_prompt_len or max_model_len - 1
         self.pixels = (min_pixels, max_pixels)
-        self.banned = list(banned_tokens(self.tokenizer))
+        self.banned = list(banned_tokens(self.tokenizer, self.family))
         self.stop_ids = _eos_ids(path)  # generation_config="vllm" below would otherwise drop the extra ones
         mm = {}
-        if self.vlm:  # the preprocessor cache is off: a known source of host-memory growth in VLM RL
-            pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
+        if self.family:  # the preprocessor cache is off: a known source of host-memory growth in VLM RL
             mm = dict(limit_mm_per_prompt={"image": max_images, "video": 0}, mm_processor_cache_gb=0,
-                      mm_processor_kwargs={k: v for k, v in pixels.items() if v})
+                      mm_processor_kwargs=self.family.engine_pixel_kwargs(min_pixels, max_pixels))
         dtype = str(torch_dtype(dtype)).removeprefix("torch.")
         _quiet_lazy_import_placeholders()
         self.llm = LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, enforce_eager=True, seed=seed,
@@ -110,13 +110,13 @@ class VLLMEngine:
             gc.collect()
 
     def _prompt(self, index: int, request: GenRequest) -> dict:
-        check_images(index, request.prompt, len(request.images))
+        check_images(index, request.prompt, len(request.images), self.family)
         ids = self.tokenizer.encode(request.prompt, add_special_tokens=False)
         if not request.images:
             check_prompt_length(index, request.prompt, len(ids), self.max_prompt_len)
             return {"prompt_token_ids": ids}
-        images = prepare_images(self.processor, request.images, *self.pixels)
-        expanded = len(ids) + sum(image_tokens(self.processor, im) - 1 for im in images)
+        images = self.family.prepare_images(self.processor, request.images, *self.pixels)
+        expanded = len(ids) + sum(self.family.image_tokens(self.processor, im) - 1 for im in images)
         check_prompt_length(index, request.prompt, expanded, self.max_prompt_len)
         return {"prompt": request.prompt, "multi_modal_data": {"image": images}}
 
