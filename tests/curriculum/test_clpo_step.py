@@ -1,73 +1,67 @@
 """CLPO's mixing logic (algorithms.md §11 steps 2-8) with fake engine calls, and the per-sample KL
 scale hook of the algorithms' loss."""
-from types import SimpleNamespace
-
 import torch
 
-from mmrl.algorithms import build_algorithm
+from mmrl.algorithms import LossInputs, build_algorithm
 from mmrl.curriculum import CLPOConfig
-from mmrl.curriculum.clpo_step import clpo_mix
-from mmrl.algorithms import LossInputs
+from mmrl.curriculum.clpo_step import clpo_stage
+from mmrl.train.records import Group, Response
 
 
-def _rows(accs_per_group, first_key=0):
-    rows, accuracies, groups = [], [], []
-    for g, accs in enumerate(accs_per_group):
-        groups.append(list(range(len(rows), len(rows) + len(accs))))
-        for a in accs:
-            rows.append(SimpleNamespace(group=g, prompt_key=first_key + g))
-            accuracies.append(a)
-    return rows, accuracies, groups
+def _group(key, accs, sample):
+    return Group(key, sample, {}, responses=[Response([1], [0.0], "", "stop", reward=a, accuracy=a) for a in accs])
+
+
+class FakeEngine:
+    """The stage's engine interface: chat replies and scored groups, scripted."""
+
+    def __init__(self, reply, accs_per_rewrite):
+        self.reply, self.accs, self.asked, self.rolled = reply, list(accs_per_rewrite), [], []
+
+    def chat(self, messages, temperature, max_new_tokens):
+        self.asked.extend(messages)
+        return [self.reply] * len(messages)
+
+    def groups(self, keys, samples=None):
+        self.rolled.append((keys, samples))
+        return [_group(k, self.accs.pop(0), s) for k, s in zip(keys, samples)]
 
 
 def test_buckets_rewrites_and_mixes_hard_rewrites_first():
     # groups: hard (0/4), medium (2/4), easy (4/4), hard-but-informative (1/4)
-    rows, acc, groups = _rows([[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]])
     samples = [{"question": f"What is {k} + {k}? Give a number.", "answer": str(2 * k)} for k in range(4)]
-    asked, rolled = [], []
-
-    def rewrite(instructions):
-        asked.extend(instructions)
-        return ["```text\nSimply add: what is the sum here, please?\n```"] * len(instructions)
-
-    def rollout(rewritten, original_index):
-        rolled.append((rewritten, original_index))
-        out = []
-        for k, accs in enumerate([[1, 0, 1, 0], [1, 1, 1, 1], [0, 1, 0, 0]][:len(rewritten)]):
-            out.append(list(range(len(rows), len(rows) + 4)))
-            for a in accs:
-                rows.append(SimpleNamespace(group=10 + k, prompt_key=original_index[k]))
-                acc.append(a)
-        return out
-
-    mixed, m = clpo_mix(CLPOConfig(), groups, rows, acc, samples, "answer", "question", rewrite, rollout)
+    groups = [_group(k, accs, samples[k]) for k, accs in
+              enumerate([[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]])]
+    engine = FakeEngine("```text\nSimply add: what is the sum here, please?\n```",
+                        [[1, 0, 1, 0], [1, 1, 1, 1], [0, 1, 0, 0]])
+    mixed, rewritten, m = clpo_stage(CLPOConfig(), groups, engine, "answer", "question")
     assert (m["clpo/hard"], m["clpo/medium"], m["clpo/easy"]) == (2, 1, 1)
     assert m["clpo/rewrites_asked"] == 3 and m["clpo/rewrites_valid"] == 3
     # rewrites of groups 0 (hard), 1 (medium), 3 (hard), in order; gold answers in the instructions
+    asked = engine.asked
     assert "simpler" in asked[0] and "differently worded" in asked[1] and "(6)" in asked[2]
-    rewritten, original_index = rolled[0]
-    assert original_index == [0, 1, 3]
-    assert all(r["answer"] == samples[i]["answer"] for r, i in zip(rewritten, original_index))  # same gold
-    assert rewritten[0]["question"] == "Simply add: what is the sum here, please?"
+    keys, rewrites = engine.rolled[0]
+    assert keys == [0, 1, 3]                                                   # a rewrite keeps its key
+    assert all(r["answer"] == samples[k]["answer"] for r, k in zip(rewrites, keys))  # same gold
+    assert rewrites[0]["question"] == "Simply add: what is the sum here, please?"
+    assert all(g.rewritten for g in rewritten) and len(rewritten) == 3
     # kept: rewritten hard of group 0 (2/4) and of group 3 (1/4) first, then informative originals
     # (groups 1 and 3); the medium rewrite (4/4) is dropped
     assert m["clpo/rewritten_hard_kept"] == 2 and m["clpo/rewritten_medium_kept"] == 0
-    assert [rows[g[0]].group for g in mixed] == [10, 12, 1, 3]
-    assert [rows[g[0]].kl_scale for g in mixed] == [0.5, 0.5, 1.0, 0.5]
-    assert rows[groups[2][0]].kl_scale == 1.0 and rows[groups[0][0]].kl_scale == 0.5
+    assert [(g.key, g.rewritten) for g in mixed] == [(0, True), (3, True), (1, False), (3, False)]
+    assert [g.responses[0].kl_weight for g in mixed] == [0.5, 0.5, 1.0, 0.5]
+    assert groups[2].responses[0].kl_weight == 1.0 and groups[0].responses[0].kl_weight == 0.5
 
 
 def test_nothing_informative_falls_back_to_the_full_batch_and_bad_rewrites_are_discarded():
-    rows, acc, groups = _rows([[0, 0], [1, 1]])
     samples = [{"question": "q0 long enough", "answer": None}, {"question": "q1 long enough", "answer": "1"}]
-    asked = []
-    mixed, m = clpo_mix(CLPOConfig(), groups, rows, acc, samples, "answer", "question",
-                        lambda ins: asked.extend(ins) or ["```text\nhi\n```"] * len(ins),
-                        lambda *_: (_ for _ in ()).throw(AssertionError("nothing valid to roll out")))
-    assert "[UNKNOWN]" in asked[0]          # missing gold
+    groups = [_group(0, [0, 0], samples[0]), _group(1, [1, 1], samples[1])]
+    engine = FakeEngine("```text\nhi\n```", [])
+    mixed, rewritten, m = clpo_stage(CLPOConfig(), groups, engine, "answer", "question")
+    assert "[UNKNOWN]" in engine.asked[0]   # missing gold
     assert m["clpo/rewrites_valid"] == 0    # "hi" is under 10 characters
+    assert not engine.rolled and not rewritten
     assert mixed == groups and m["clpo/fallback_full_batch"] == 1
-
 
 def test_kl_scale_multiplies_each_samples_kl_term():
     torch.manual_seed(0)
