@@ -96,3 +96,10 @@ def test_stuck_item_in_a_chunk_kills_its_worker_and_the_rest_reruns():
         assert verdicts[1].status == "timeout" and verdicts[1].score == 0.0
         assert [v.score for i, v in enumerate(verdicts) if i != 1] == [1.0] * 11  # none lost, none mixed up
         assert sane(one)
+
+
+def test_worker_warm_up_answers_score_themselves():
+    """Workers verify math.WARM_UP at start (the parser's caches); each must be a correct answer."""
+    from mmrl_verifiers.math import WARM_UP
+    from mmrl_verifiers import verify
+    assert all(verify("math", rf"The answer is $\boxed{{{a}}}$.", a).score == 1.0 for a in WARM_UP)

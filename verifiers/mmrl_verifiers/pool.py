@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import resource
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -163,7 +164,9 @@ def _worker_main(conn: Connection, memory_mb: int | None, preload: tuple[str, ..
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, hard))
     for name in preload:  # import heavy libraries once per worker, not inside a timed item
         try:
-            registry.get(name)
+            warm_up = getattr(sys.modules[registry.get(name).__module__], "warm_up", None)
+            if callable(warm_up):  # e.g. math: fill the LaTeX parser's caches (math.py)
+                warm_up()
         except Exception:  # reported when an item actually needs it
             pass
     conn.send(None)  # ready: deadlines start only now, not during the imports
