@@ -32,6 +32,8 @@ from versus_trl_measure import QUIET_LOAD, Measured, run_measured, wait_quiet  #
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "bench" / "versus_trl.yaml"
 GIB = 2**30
+# Phases in the order a step runs them (TRL's names, then mmrl's); others follow in name order.
+PHASE_ORDER = ["generation", "rollout", "reward", "prepare", "logprobs", "forward", "backward", "update", "sync"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -113,7 +115,8 @@ def read_steps(side: str, work: Path) -> list[dict]:
 
 def summarise(rows: list[dict], measured: Measured, load: tuple) -> dict:
     later = [r for r in rows if r["step"] >= 2] or rows[-1:]
-    keys = sorted({k for r in later for k in r if k.startswith("time/")})
+    keys = sorted({k for r in later for k in r if k.startswith("time/")},
+                  key=lambda k: (PHASE_ORDER.index(k[5:]) if k[5:] in PHASE_ORDER else len(PHASE_ORDER), k))
     mean = {k: sum(r.get(k, 0.0) for r in later) / len(later) for k in keys}
     tokens = sum(r["completion_tokens"] for r in later) / len(later)
     gen = mean.get("time/generation", mean.get("time/rollout", 0.0))
