@@ -130,6 +130,21 @@ def test_oracle_through_compute_loss(case, mode):
 
 
 @pytest.mark.parametrize("case, mode", sorted(LOSSES))
+def test_oracle_in_float32_within_the_specs_float32_tolerance(case, mode):
+    """The trainer's dtype: float32 log-probs (bf16 ones are upcast) hold the oracles to 1e-5 (spec §6)."""
+    name, params, corr = params_for(case, mode)
+    logp, old, rollout, mask = (t.detach().float() for t in tensors())
+    logp.requires_grad_()
+    loss, _ = compute_loss(name, logp, old, torch.tensor(ADV), mask, rollout_logp=rollout, params=params,
+                           correction=corr)
+    loss.backward()
+    assert loss.dtype == torch.float32
+    expected_loss, expected_grad = LOSSES[case, mode]
+    assert np.allclose(float(loss.detach()), expected_loss, atol=1e-5, rtol=0)
+    assert np.allclose(logp.grad.numpy(), expected_grad, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("case, mode", sorted(LOSSES))
 def test_oracle_through_micro_batches(case, mode):
     """The trainer's path: advantages broadcast by the algorithm, one LossScale for the mini-batch
     (algo.loss_scale: seq_geo_rs counts only kept sequences), one micro-batch per row."""
