@@ -355,6 +355,9 @@ class VerifierPool:
 
     def close(self) -> None:
         for w in self._workers:
+            if w.queue:  # busy (an interrupted map): nothing it returns is wanted any more
+                w.process.kill()
+                continue
             try:
                 w.conn.send(None)
             except OSError:
