@@ -100,6 +100,8 @@ def test_list_gold_means_any_of_its_elements():
     assert verify("mcq", "The answer is (C).", ["A", "C"]).score == 1.0
     empty = verify("math", r"\boxed{3}", [])
     assert (empty.score, empty.status) == (None, "gold_error") and "empty list" in empty.reason
+    as_dict = verify("math", r"\boxed{2}", {"answer": "2"})  # was judged against "{'answer': '2'}"
+    assert (as_dict.score, as_dict.status) == (None, "gold_error") and "got a dict" in as_dict.reason
     broken = verify("math", r"\boxed{3}", ["3", r"\boxed{}"])
     assert (broken.score, broken.status) == (None, "gold_error") and "gold element 1" in broken.reason
 
@@ -130,3 +132,22 @@ def test_bad_timeout_is_refused_before_any_work(timeout):
 def test_workers_below_one_are_refused(workers):
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         VerifierPool(workers=workers, preload=())
+
+
+def test_results_come_in_input_order_and_an_interrupted_map_leaves_nothing_behind():
+    items = [{"verifier": "format", "response": f"<think>x</think><answer>{i}</answer>"} for i in range(40)]
+    seen = []
+
+    def stop_at_5(i, verdict):
+        seen.append(i)
+        if i == 5:
+            raise KeyboardInterrupt
+
+    with VerifierPool(workers=2, preload=("format",)) as pool:
+        with pytest.raises(KeyboardInterrupt):
+            pool.map(items, on_result=stop_at_5)
+        assert seen == list(range(6))
+        math_items = [{"verifier": "math", "response": rf"\boxed{{{i}}}", "gold": str(i)} for i in range(30)]
+        order = []
+        verdicts = pool.map(math_items, on_result=lambda i, v: order.append(i))
+    assert order == list(range(30)) and [v.score for v in verdicts] == [1.0] * 30

@@ -98,6 +98,9 @@ def precheck(item: Any, signature: bool = True) -> tuple[registry.VerifierSpec |
     if size > spec.max_gold_chars:
         return spec, Verdict.unjudged("gold_error", f"gold of more than {spec.max_gold_chars} chars "
                                                     f"exceeds the {spec.name} gold cap; not judged")
+    if spec.scalar_gold and isinstance(gold, (dict, set, bytes)):  # would be judged as its repr
+        return spec, Verdict.unjudged("gold_error", f"{spec.name} needs one value (or a list of values) as "
+                                                    f"gold, got a {type(gold).__name__}")
     if spec.scalar_gold and isinstance(gold, (list, tuple)) and not gold:
         return spec, Verdict.unjudged("gold_error", "the gold is an empty list (a list gold means any of its elements)")
     return spec, None
