@@ -28,6 +28,7 @@ def test_validate_options_unknown_verifier_and_common_options():
     assert validate_options("code", {"finish_reason": "timeout"})[0].startswith("code: option 'finish_reason'")
     assert validate_options("code", {"max_tests": None}) == []            # null = all tests
     assert "must not be null" in validate_options("code", {"memory_mb": None})[0]
+    assert validate_options("format", {"answer_tag": None}) == []         # null = no answer tag
     assert "must be bool" in validate_options("code", {"require_fence": "yes"})[0]
     assert "must be float" in validate_options("detection", {"iou_threshold": math.nan})[0]
 

@@ -82,7 +82,8 @@ def _think(default: str) -> Option:
 
 
 def _tag(default: str | None) -> Option:
-    return Option("answer_tag", "str", default, doc="grade the body of <tag>…</tag> (none: the whole answer)")
+    return Option("answer_tag", "str", default, doc="grade the body of <tag>…</tag> (null: the whole answer)",
+                  nullable=True)
 
 
 FRAME = (
