@@ -91,10 +91,11 @@ FRAME = (
                                    "pixels", "abs_model", "resized", "norm_0_1", "norm_0_1000"),
            "the frame the model answers in (required; docs/vision-verifiers.md)", sample=True),
     Option("image_size", "list", None, doc="the original image's [width, height]", sample=True),
+    # min/max_pixels, factor: an integral float from a JSON tool (1003520.0) is fine (frames.py checks)
     Option("model_size", "list", None, doc="the model input's [width, height] (overrides smart_resize)", sample=True),
-    Option("min_pixels", "int", None, doc="smart_resize min_pixels", sample=True),
-    Option("max_pixels", "int", None, doc="smart_resize max_pixels", sample=True),
-    Option("factor", "int", None, doc="smart_resize factor (28)", sample=True),
+    Option("min_pixels", "int|float", None, doc="smart_resize min_pixels", sample=True),
+    Option("max_pixels", "int|float", None, doc="smart_resize max_pixels", sample=True),
+    Option("factor", "int|float", None, doc="smart_resize factor (28)", sample=True),
     Option("gold_frame", "str", None, doc="the gold's frame (default: the gold's own, else abs)", sample=True),
 )
 _VISION = (_think("required"), _tag("answer"),
