@@ -1,9 +1,10 @@
 """The training preflight: everything a recipe points at, checked in seconds before DeepSpeed,
 vLLM or any weights load. `mmrl train --dry-run` runs it in full; every real run runs it first.
 
-Order: data files (exist, parse, prompt/gold keys, verifier names) -> images (exist, decode) ->
-model (config + tokenizer/processor, no weights) -> verifiers (names, option values) -> algorithm
-(parameters, group size) -> golds (the first few judged against themselves in the verifier pool).
+Order: data files (exist, parse, prompt/gold keys, verifier fields) -> images (exist, decode) ->
+verifiers (names, option values of the recipe and of every sample's columns) -> algorithm
+(parameters, group size) -> golds start in the verifier pool (the first few per verifier) -> model
+(config + tokenizer/processor, no weights; the pool's workers spawn meanwhile) -> golds collected.
 A check whose input failed is skipped; every other check still runs, so all problems show at once.
 """
 from __future__ import annotations
