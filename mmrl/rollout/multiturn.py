@@ -15,11 +15,10 @@ from __future__ import annotations
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
-from ..errors import UserError
 from ..models.backbone import encode_prompt, tokenizer_of
 from ..tools.calls import ToolCall, first_call
 from ..tools.config import ToolConfig
-from ..tools.registry import ToolContext, load_tool_modules, tool_names
+from ..tools.registry import ToolContext, check_tools, load_tool_modules
 from ..tools.runner import CallRecord, execute
 from ..tools.turns import ToolTurns
 from .base import Completion, GenRequest, SamplingConfig
@@ -82,9 +81,7 @@ def generate_with_tools(engine, processor, requests: list[GenRequest], sampling:
     sampling.max_new_tokens bounds each whole response (policy + tool tokens). Returns, per request,
     sampling.n ToolRollouts."""
     load_tool_modules(tools.modules)
-    unknown = [name for name in tools.enabled if name not in tool_names()]
-    if unknown:
-        raise UserError(f"tools.enabled: unknown tool(s) {unknown}; known: {', '.join(tool_names())}")
+    check_tools(tools.enabled, tools.options)
     tokenizer = tokenizer_of(processor)
     turns = ToolTurns(processor, tools.role, min_pixels, max_pixels)
     prompt_ids = [encode_prompt(processor, r.prompt, r.images, min_pixels, max_pixels)["input_ids"][0].tolist()

@@ -11,8 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from mmrl_verifiers.sandbox import Limits, SandboxError, run_sandboxed
+from mmrl_verifiers.sandbox import Limits, SandboxError, SandboxUnavailable, check_bwrap, run_sandboxed
 
+from ..errors import UserError
 from .registry import ToolContext, ToolResult, register_tool
 
 CELL = Path(__file__).with_name("python_cell.py")
@@ -52,3 +53,17 @@ def python_tool(arguments: dict, ctx: ToolContext) -> ToolResult:
         return ToolResult(out, error="error", note="" if out.strip() else f"[exit code {res.exit_code}]")
     history.append(code)
     return ToolResult(out, note="" if out.strip() else "[no output: print() what you want to see]")
+
+
+def _preflight(options: dict) -> None:
+    """Before any rollout: a machine where the sandbox cannot start must not turn every call into an
+    error turn (the run would train on a broken tool)."""
+    mode = options.get("sandbox_mode", "bwrap")
+    if mode == "bwrap":
+        try:
+            check_bwrap()
+        except SandboxUnavailable as e:
+            raise UserError(f"tools.enabled: python: {e}") from None
+
+
+python_tool.preflight = _preflight

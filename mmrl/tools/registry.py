@@ -64,6 +64,18 @@ def get_tool(name: str) -> ToolFn:
     return _LOADED[name]
 
 
+def check_tools(enabled: list[str], options: dict[str, dict]) -> None:
+    """Unknown names and tools that cannot work on this machine fail before the first rollout
+    (a tool may carry `fn.preflight(options)`, raising UserError)."""
+    unknown = [name for name in enabled if name not in _TARGETS]
+    if unknown:
+        raise UserError(f"tools.enabled: unknown tool(s) {unknown}; known: {', '.join(tool_names())}")
+    for name in enabled:
+        preflight = getattr(get_tool(name), "preflight", None)
+        if preflight is not None:
+            preflight(options.get(name, {}))
+
+
 def load_tool_modules(modules: list[str]) -> None:
     """Import user modules whose @register_tool functions join the registry."""
     for module in modules:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 
 from .calls import ToolCall
@@ -41,6 +42,8 @@ def execute(call: ToolCall, enabled: list[str], contexts: dict[str, ToolContext]
             where = traceback.extract_tb(e.__traceback__)[-1]
             result = ToolResult(f"the {call.name} tool failed: {type(e).__name__}: {e} "
                                 f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})", error="crash")
+    if result.error in ("crash", "sandbox"):  # our fault, not the policy's: say so outside the rollout too
+        warnings.warn(f"tool call {call.name}: {result.text}", RuntimeWarning, stacklevel=2)
     text, cut = truncate(result.text, max_output_chars)
     if result.note:
         text = f"{text.rstrip(chr(10))}\n{result.note}" if text.strip() else result.note

@@ -106,5 +106,16 @@ def test_a_crashing_tool_is_a_tool_turn(monkeypatch):
     def broken(arguments, c):
         raise KeyError("oops")
     monkeypatch.setitem(registry._LOADED, "python", broken)
-    r = execute(ToolCall("python", {"code": "1"}), ["python"], {"python": ctx()}, 1000)
+    with pytest.warns(RuntimeWarning, match="KeyError"):
+        r = execute(ToolCall("python", {"code": "1"}), ["python"], {"python": ctx()}, 1000)
     assert r.error == "crash" and "KeyError" in r.text
+
+
+def test_a_machine_without_the_sandbox_is_refused_before_any_rollout(monkeypatch):
+    from mmrl.errors import UserError
+    from mmrl.tools.registry import check_tools
+    from mmrl_verifiers import sandbox
+    monkeypatch.setattr(sandbox, "_bwrap_problem", lambda: "no bwrap here")
+    with pytest.raises(UserError, match="tools.enabled: python: .*no bwrap here"):
+        check_tools(["python"], {})
+    check_tools(["python"], {"python": {"sandbox_mode": "unsafe-rlimits-only"}})  # the explicit weaker mode
