@@ -19,9 +19,11 @@ class ToolTurns:
         self.vlm = hasattr(processor, "image_processor")
         self.pixels = (min_pixels, max_pixels)
         candidates = {"auto": ["tool", "user"], "tool": ["tool"], "user": ["user"]}[role]
+        # A VLM's processor template is the one its prompts are written with (list content, images).
+        self.render = processor if self.vlm else self.tokenizer
         plain = [{"role": "user", "content": "Q"}]
-        with_prompt = self.tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
-        without = self.tokenizer.apply_chat_template(plain, tokenize=False)
+        with_prompt = self.render.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        without = self.render.apply_chat_template(plain, tokenize=False)
         # What opens an assistant turn (e.g. "<|im_start|>assistant\n"): text after it in a prompt is a prefill.
         self.generation_prompt = with_prompt[len(without):] if with_prompt.startswith(without) else ""
         for name in candidates:
@@ -50,8 +52,7 @@ class ToolTurns:
         content = text if not n_images else [{"type": "text", "text": text}] + [{"type": "image"}] * n_images
         messages = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": SENTINEL},
                     {"role": role, "content": content}]
-        render = self.processor if n_images else self.tokenizer
-        full = render.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        full = self.render.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         at = full.rfind(SENTINEL)
         if at < 0:
             raise UserError("the chat template drops the assistant's text; cannot build tool turns for it")

@@ -57,3 +57,15 @@ def test_driver_records_zoom_images_outside_the_mask(vl_processor):
     assert len(pads) == image_tokens(vl_processor, img) and not any(pads)
     sent = engine.calls[1][1][0]
     assert sent == r.prompt_ids + r.token_ids[:r.turn_spans[1][0]]
+
+
+def test_a_bad_box_on_a_vlm_is_a_text_tool_turn(vl_processor):
+    tok = vl_processor.tokenizer
+    call = '<tool_call>{"name": "zoom", "arguments": {"box": [100, 40, 900, 60]}}</tool_call>'
+    engine = FakeEngine(tok, lambda c, s: call if "<|im_start|>tool" not in c else "Sorry.")
+    text = vl_processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "?"}]}],
+                                            tokenize=False, add_generation_prompt=True)
+    (r,), = generate_with_tools(engine, vl_processor, [GenRequest(text, [scene()])], SamplingConfig(max_new_tokens=400),
+                                ToolConfig(enabled=["zoom"]))
+    assert r.calls[0].error == "bad_arguments" and r.images == [] and r.final_text == "Sorry."
+    assert "outside image 0, which is 168x112 pixels" in tok.decode(r.token_ids)
