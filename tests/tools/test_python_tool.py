@@ -5,7 +5,6 @@ import pytest
 from mmrl.tools.registry import ToolContext
 from mmrl.tools.runner import execute
 from mmrl.tools.calls import ToolCall
-from mmrl.tools.python import python_tool
 from sandbox_checks import host_guard, leftovers
 
 CMD_MARK = "open('_cell.py')"  # in the command line of every python-tool process
