@@ -1,0 +1,96 @@
+"""Alignment plumbing: the loss covers exactly the caption, the saved file holds exactly the vision
+tower + merger and loads back, and the script is deterministic and leaves the language model alone."""
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from mmrl.models.backbone import load_policy, load_processor
+from mmrl.scenes import align, build
+from mmrl.scenes.items import make_item
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_labels_are_the_caption_and_its_end_token_only():
+    processor = load_processor("smolvl")
+    rng = random.Random(0)
+    items = [make_item("train", 0, 0, "count"), make_item("train", 0, 1, "word")]
+    batch = [(it, *align.example(it, rng)) for it in items]
+    inputs = align.collate(processor, batch)
+    assert inputs["input_ids"].shape == inputs["labels"].shape == inputs["attention_mask"].shape
+    assert inputs["image_grid_thw"].tolist() == [[1, 16, 16], [1, 16, 16]]  # 224 px / 14, unresized
+    for row, item in enumerate(items):
+        learned = inputs["labels"][row][inputs["labels"][row] != -100]
+        assert processor.tokenizer.decode(learned) == item.caption + "<|im_end|>"
+        assert "?" not in item.caption and "boxed" not in item.caption  # a description, not an RL question
+
+
+@pytest.fixture(scope="module")
+def smolvl():
+    return load_policy("smolvl", dtype="fp32")[0]
+
+
+def test_vision_weights_round_trip_and_touch_nothing_else(smolvl, tmp_path):
+    path = tmp_path / "v.safetensors"
+    original = {k: v.clone() for k, v in smolvl.state_dict().items()}
+    align.save_vision(smolvl, path, {"seed": "0"})
+    with safe_open(str(path), "pt") as f:
+        keys = set(f.keys())
+        assert f.metadata() == {"seed": "0"}
+    assert keys == {k for k in original if k.startswith("model.visual.")} and any("merger" in k for k in keys)
+    assert path.stat().st_size < 12e6
+    with torch.no_grad():
+        for p in smolvl.model.visual.parameters():
+            p.add_(1.0)
+    assert align.load_vision(smolvl, path) == {"seed": "0"}
+    for k, v in smolvl.state_dict().items():
+        want = original[k].to(torch.bfloat16).float() if k in keys else original[k]
+        assert torch.equal(v, want), k
+    from safetensors.torch import save_file
+    save_file({"lm_head.weight": torch.zeros(2)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ValueError, match="bad.safetensors: not smolvl vision weights"):
+        align.load_vision(smolvl, tmp_path / "bad.safetensors")
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("pretrain_smolvl", REPO / "scripts" / "pretrain_smolvl.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_rejects_bad_arguments_with_exit_2(tmp_path, capsys):
+    script = _script()
+    with pytest.raises(SystemExit) as e:
+        script.main(["--out", str(tmp_path / "v.bin")])
+    assert e.value.code == 2 and "must end in .safetensors" in capsys.readouterr().err
+    assert script.main(["--out", str(tmp_path / "v.safetensors"), "--skills", "smell"]) == 2
+
+
+@pytest.mark.integration
+def test_two_one_step_runs_give_identical_weights_and_a_loss_curve(tmp_path):
+    script = _script()
+    args = ["--max-steps", "1", "--batch-size", "1", "--skills", "colour", "--seed", "3"]
+    assert script.main(["--out", str(tmp_path / "a.safetensors"), *args]) == 0
+    assert script.main(["--out", str(tmp_path / "b.safetensors"), *args]) == 0
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    assert (tmp_path / "a.loss.png").stat().st_size > 1000 and len((tmp_path / "a.loss.jsonl").read_text().splitlines()) == 1
+    assert build.SKILLS[-1] == "gui"  # the default mix includes the browser screens
+
+
+def test_seeing_probe_scores_are_the_same_batched_or_one_at_a_time(smolvl):
+    from PIL import Image
+
+    from mmrl.scenes import seeing
+    processor = load_processor("smolvl")
+    (probe,) = [p for p in seeing.probes(REPO / "data" / "scenes", limit=1) if p.skill == "position"]
+    assert "?" in probe.question and "boxed" not in probe.question and "Choices" not in probe.question
+    image = Image.open(probe.image).convert("RGB")
+    batched = seeing.candidate_logprobs(smolvl, processor, image, probe.question, probe.candidates + ["top left"])
+    single = [seeing.candidate_logprobs(smolvl, processor, image, probe.question, [c])[0]
+              for c in probe.candidates + ["top left"]]
+    assert batched == pytest.approx(single, abs=1e-3)
