@@ -80,12 +80,18 @@ class Params(BaseModel):
     advantage: Literal["method", "gdpo"] = "method"
     reward_weights: Optional[list[float]] = None   # gdpo: one weight per reward component (None: all 1)
     adv_batch_norm: bool = True                    # gdpo: the final batch z-score
+    # Shared parameters a method's loss does not read (CISPO, SAPO: no PPO clip): setting one is an
+    # error rather than a silent no-op.
+    unread: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")
     def _norm_length_given(self) -> "Params":
         if self.loss_agg_mode == "seq-mean-token-sum-norm" and self.norm_length is None:
             raise ValueError("loss_agg_mode 'seq-mean-token-sum-norm' needs norm_length "
                              "(the constant generation budget, e.g. rollout.max_new_tokens)")
+        ignored = sorted(self.unread & self.model_fields_set)
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)}: not read by this method's loss; remove it")
         unread = {"reward_weights", "adv_batch_norm"} & self.model_fields_set
         if self.advantage != "gdpo" and unread:
             raise ValueError(f"{', '.join(sorted(unread))} is read only with advantage 'gdpo' "

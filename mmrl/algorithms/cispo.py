@@ -10,7 +10,7 @@ defaults, [0.8, 1.3] EasyR1's. The value of `pg_loss` contains logp itself: not 
 """
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, ClassVar, Optional
 
 from pydantic import Field, model_validator
 from torch import Tensor
@@ -21,6 +21,7 @@ from .inputs import LossInputs
 
 
 class CISPOParams(Params):
+    unread: ClassVar[frozenset[str]] = frozenset({"eps_low", "eps_high", "dual_clip_c"})
     is_clip_high: Annotated[float, Field(gt=0)] = 5.0
     is_clip_low: Optional[Annotated[float, Field(ge=0)]] = None   # None: no lower bound (paper)
     loss_agg_mode: AggMode = "token-mean"

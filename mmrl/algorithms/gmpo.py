@@ -11,7 +11,7 @@ per sequence by their geometric mean (verl): w_i = exp(sum_t log(w_t + 1e-10) / 
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -25,6 +25,7 @@ LogEps = Annotated[float, Field(gt=0)]
 
 
 class GMPOParams(Params):
+    unread: ClassVar[frozenset[str]] = frozenset({"dual_clip_c"})
     eps_low: LogEps = 0.4       # log space: ratio >= exp(-eps_low) binds when A < 0
     eps_high: LogEps = 0.4      # ratio <= exp(eps_high) binds when A > 0
     # The token-level modes are not offered: the loss is one term per sequence by definition.

@@ -6,11 +6,12 @@ clip. Per token, with tau = tau_pos if A > 0 else tau_neg,
 so at r = 1 the gradient is the on-policy -A, and it decays smoothly (never to a hard zero) as r
 leaves 1; tau_neg > tau_pos damps negative-advantage tokens more. Defaults tau_pos 1.0, tau_neg
 1.05 (verl, TRL, EasyR1), seq-mean-token-mean (the paper's 1/G sum_i 1/|y_i|; verl forces it,
-here it stays a knob: EasyR1 uses token-mean), no KL. eps_low/eps_high are not read.
+here it stays a knob: EasyR1 uses token-mean), no KL. eps_low/eps_high/dual_clip_c are not read
+(setting one is an error).
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 from pydantic import Field
@@ -23,6 +24,7 @@ Temperature = Annotated[float, Field(gt=0)]
 
 
 class SAPOParams(Params):
+    unread: ClassVar[frozenset[str]] = frozenset({"eps_low", "eps_high", "dual_clip_c"})
     tau_pos: Temperature = 1.0
     tau_neg: Temperature = 1.05
     beta: Coef = 0.0

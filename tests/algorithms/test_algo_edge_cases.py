@@ -182,6 +182,8 @@ def _save(state):
     (lambda: build_algorithm("cispo", is_clip_low=2.0, is_clip_high=1.5), "is_clip_low (2.0) must be below"),
     (lambda: build_algorithm("cispo", is_clip_high=0), "is_clip_high: Input should be greater than 0"),
     (lambda: build_algorithm("sapo", tau_neg=0), "tau_neg: Input should be greater than 0"),
+    (lambda: build_algorithm("sapo", eps_high=0.3), "algorithm 'sapo': eps_high: not read by this method's loss"),
+    (lambda: build_algorithm("cispo", dual_clip_c=3), "algorithm 'cispo': dual_clip_c: not read"),
     (lambda: build_algorithm("grpo", reward_weights=[1, 2]), "reward_weights is read only with advantage 'gdpo'"),
     (lambda: build_algorithm("grpo", correction={"mode": "tis"}), "rollout_correction.mode: got 'tis'; allowed"),
     (lambda: build_algorithm("grpo", correction={"mode": "seq_geo_rs", "clip_max": 2}),
