@@ -74,6 +74,9 @@ def _data_splits(report: Report, recipe, generate_into: Path, preview: bool) -> 
     splits = {"train": recipe.resolve_path(d.train)}
     if d.held_out is not None:
         splits["held_out"] = recipe.resolve_path(d.held_out)
+    elif recipe.logging.eval_samples:  # e.g. data.train replaced a generator that wrote a held-out split
+        report.warnings.append(f"no held-out data: logging.eval_samples={recipe.logging.eval_samples} evaluates "
+                               "nothing (set data.held_out, or logging.eval_samples=0)")
     report.add("data", "; ".join(f"data.{k}: {p}" for k, p in splits.items()))
     return splits
 

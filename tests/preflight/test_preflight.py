@@ -52,6 +52,7 @@ def test_user_file_is_the_data_and_the_preflight_passes(tmp_path, capsys):
     assert f"train: {data}" in out and "generate: null" in out   # the resolved recipe: the user's file only
     assert f"data.train: {data}" in out and "12 samples" in out   # the preflight table names it
     assert "golds" in out and "4 of 4 judged" in out
+    assert "warning: no held-out data: logging.eval_samples=100 evaluates nothing" in out  # the generator's split went too
 
 
 def test_five_problems_in_one_recipe_are_all_reported(tmp_path, capsys):
