@@ -124,7 +124,8 @@ class Algorithm:
     name: ClassVar[str] = "grpo"
     Params: ClassVar[type[Params]] = Params
     min_group_size: ClassVar[int] = 2            # §0.2 SPEC CHOICE: G < 2 is a config error
-    # Metrics that are shares of the mini-batch ("sum"); any other metric is a token mean.
+    # How metrics merge over micro-batches (inputs.Reduce): "sum" for shares of the mini-batch,
+    # "min"/"max" for extremes; any metric not listed is a token mean.
     metric_reductions: ClassVar[dict[str, Reduce]] = {"pg_loss": "sum", "kl": "sum", "loss": "sum",
                                                       **CORRECTION_REDUCTIONS}
 
@@ -321,8 +322,8 @@ class Algorithm:
     def loss(self, x: LossInputs, scale: LossScale | None = None) -> tuple[Tensor, dict[str, float]]:
         """Loss of one micro-batch (scalar, to minimise) and its metrics.
 
-        x.logp [B, T] has gradient; old_logp/ref_logp [B, T] do not. `scale` holds the normalizers of
-        the whole mini-batch (LossScale.of(minibatch_mask)); None = this batch is the mini-batch.
+        x.logp [B, T] has gradient; old_logp/ref_logp/rollout_logp [B, T] do not. `scale` holds the
+        normalizers of the whole mini-batch (self.loss_scale(...)); None = this batch is the mini-batch.
         x.kl_weight [B]: a per-sample multiplier of the KL term (CLPO's difficulty-aware KL); None = 1.
         """
         logp, old_logp, advantages, ref_logp, entropy = x.logp, x.old_logp, x.advantages, x.ref_logp, x.entropy
