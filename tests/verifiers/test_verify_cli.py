@@ -224,3 +224,30 @@ def test_resume_drops_a_half_written_last_line_and_refuses_another_input(tmp_pat
     code, err = in_process(capsys, "--batch", str(other), "--out", str(out), "--verifier", "math", "--resume")
     assert code == 2 and len(err) == 1 and "does not match" in err[0] and f"{out}:1" in err[0], err
     assert out.read_text() == full                            # refused: nothing touched
+
+
+@pytest.mark.integration  # a real Ctrl-C to the whole process group (workers too); ~30 s
+def test_real_ctrl_c_keeps_verdicts_and_resume_completes_in_order(tmp_path):
+    import os
+    import signal
+    import time
+    rows = [{"id": i, "response": rf"so \boxed{{{i % 7}}}", "gold": "3"} for i in range(3000)]
+    src, out = batch_file(tmp_path, rows), tmp_path / "out.jsonl"
+    args = [sys.executable, "-m", "mmrl.cli", "verify", "--batch", str(src), "--out", str(out), "--verifier", "math"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while (not out.exists() or out.read_text().count("\n") < 50) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)                          # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err, err
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 50 <= len(kept) < len(rows), len(kept)              # interrupted, not finished
+    assert [r["id"] for r in kept] == list(range(len(kept)))
+    again = mmrl("--batch", str(src), "--out", str(out), "--verifier", "math", "--resume")
+    assert again.returncode == 0, again.stderr
+    done = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in done] == list(range(len(rows)))
+    assert [r["score"] for r in done] == [1.0 if i % 7 == 3 else 0.1 for i in range(len(rows))]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["resumed"] >= len(kept) - 2  # infra_error tail redone
