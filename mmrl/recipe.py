@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -145,8 +145,20 @@ class Training(Section):
     mini_batches: int = Field(1, ge=1)        # optimizer steps per training step
     ppo_epochs: int = Field(1, ge=1)
     seed: int = 0
-    threads: int = Field(1, ge=1)             # torch/OpenMP threads per rank (1 is fastest on a shared CPU)
+    # torch/OpenMP threads per rank. auto: the cores this process may use, split over the ranks (colocated
+    # rollout and update never run at once, so each phase gets them all; bench/versus_trl.py measures it)
+    threads: Union[Annotated[int, Field(ge=1)], Literal["auto"]] = "auto"
     deterministic: bool = False               # deterministic kernels and sampling (for exact resume)
+    reuse_logprobs: bool = True               # one epoch, one mini-batch: pi_old = the training forward's own
+                                              # log-probs (ratio 1, same gradient), no separate no-grad pass
+
+    @property
+    def cpu_threads(self) -> int:
+        """`threads` as a number (auto resolved on this machine)."""
+        if self.threads != "auto":
+            return self.threads
+        import os
+        return max(1, len(os.sched_getaffinity(0)) // self.ranks)
 
 
 class Logging(Section):

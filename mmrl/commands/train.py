@@ -72,7 +72,7 @@ def run(args) -> int:
         return 0
     from ..train.distributed import launch
     if recipe.training.ranks > 1 and not launched:
-        return launch(recipe.training.ranks, [args.recipe, *overrides], recipe.training.threads)
+        return launch(recipe.training.ranks, [args.recipe, *overrides], recipe.training.cpu_threads)
     from ..train import Trainer
     Trainer(recipe).run()
     return 0

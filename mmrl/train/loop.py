@@ -55,7 +55,7 @@ class Trainer:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the step lines stay readable
         from ..rollout.threads import set_threads
-        set_threads(r.training.threads)
+        set_threads(r.training.cpu_threads)
         if r.training.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         seed_all(r.training.seed)
@@ -132,7 +132,7 @@ class Trainer:
         if r.rollout.engine == "hf":
             engine = build_engine("hf", self.model_dir, dtype=self.dtype, **pixels)
         else:
-            engine = build_engine("vllm", self.model_dir, dtype=r.rollout.dtype, threads=r.training.threads,
+            engine = build_engine("vllm", self.model_dir, dtype=r.rollout.dtype, threads=r.training.cpu_threads,
                                   kv_cache_gb=r.rollout.kv_cache_gb, seed=r.training.seed + self.rank,
                                   max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens, **pixels)
         engine.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
