@@ -82,3 +82,48 @@ def test_grpo_trainer_step_logs_our_verdicts(tmp_path):
     assert math.isclose(logged["rewards/math_reward/mean"], mean, abs_tol=1e-6)
     assert math.isclose(logged["reward"], mean, abs_tol=1e-6)
     assert logged["completions/mean_length"] > 0
+
+
+TRL_SCRIPT = r'''
+import json, sys
+import torch, trl  # a training script imports its trainer at the top; spawned verifier workers re-import it
+from mmrl_verifiers import Verdict, VerifierPool, register
+from mmrl_verifiers.adapters import trl_reward
+
+
+@register("allocate")
+def allocate(response, gold, **options):  # holds `response` bytes while judging
+    block = bytearray(int(response))
+    return Verdict(float(len(block) > 0))
+
+
+if __name__ == "__main__":
+    reward = trl_reward("math", gold_column="answer", workers=1)
+    try:
+        scores = reward(prompts=["q", "q"], completions=[r"so \boxed{42}", r"so \boxed{41}"], answer=["42", "42"])
+    finally:
+        reward.close()
+    with VerifierPool(workers=1, memory_mb=512, preload=()) as pool:  # the cap still bounds a verification
+        status = [v.status for v in pool.map([{"verifier": "allocate", "response": str(n << 20), "gold": None}
+                                              for n in (64, 2048)])]
+    print(json.dumps({"scores": scores, "allocate": status}))
+'''
+
+
+def test_reward_in_a_script_that_imports_torch_at_the_top(tmp_path):
+    """The verifier workers re-import the trainer's main script (multiprocessing's spawn), torch and
+    all; their memory limit must still leave room to judge (it was a MemoryError: every verdict None,
+    which TRL only reports as 'All reward functions returned None') and still bound what one
+    verification allocates."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "train_with_trl.py"
+    script.write_text(TRL_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["scores"] == [1.0, 0.1]
+    assert result["allocate"] == ["ok", "resource_limit"]  # 64 MiB fits in 512, 2 GiB does not

@@ -161,10 +161,22 @@ def verify(verifier: str, response: str, gold: Any = None, **options) -> Verdict
 
 # --- worker processes ----------------------------------------------------------------------------
 
+def _address_space() -> int:
+    """This process's virtual size in bytes now (Linux; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _worker_main(conn: Connection, memory_mb: int | None, preload: tuple[str, ...]) -> None:
     if memory_mb:  # soft limit only, so a sandbox started from here may set its own
+        # on top of what is mapped already: spawn re-imports the parent's main script, and a TRL or
+        # verl script imports torch at the top (GBs of address space; a bare cap failed every item)
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, hard))
+        soft = (memory_mb << 20) + _address_space()
+        resource.setrlimit(resource.RLIMIT_AS, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
     for name in preload:  # import heavy libraries once per worker, not inside a timed item
         try:
             warm_up = getattr(sys.modules[registry.get(name).__module__], "warm_up", None)
