@@ -23,8 +23,8 @@ VERDICT_KEYS = ("score", "status", "reason", "parts")  # what a verdict adds to 
 
 
 def read_rows(path: Path, default_verifier: str | None, defaults: dict[str, Any]) -> list[dict[str, Any]]:
-    """The batch lines as verifier items (mmrl_verifiers.jsonl's contract), with one-line errors for
-    lines whose `verifier` is not a known name."""
+    """The batch lines as output rows (mmrl_verifiers.jsonl's contract: each line with its verifier
+    and default options set), with one-line errors for lines whose `verifier` is not a known name."""
     import mmrl_verifiers as mv
     from mmrl_verifiers.jsonl import BatchInputError, read_items
 

@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown verifier {args.verifier!r}; known: {', '.join(mv.names())}")
     if args.batch:
         return _run_batch(args)
+    if args.out or args.resume:  # not silently ignored
+        raise UserError("--out and --resume go with --batch FILE")
     if args.response is None or not args.verifier:
         raise UserError("give --verifier and --response (and --gold), or --batch FILE --out FILE")
     options = _options(args.option)

@@ -251,3 +251,9 @@ def test_real_ctrl_c_keeps_verdicts_and_resume_completes_in_order(tmp_path):
     assert [r["id"] for r in done] == list(range(len(rows)))
     assert [r["score"] for r in done] == [1.0 if i % 7 == 3 else 0.1 for i in range(len(rows))]
     assert json.loads(again.stdout.strip().splitlines()[-1])["resumed"] >= len(kept) - 2  # infra_error tail redone
+
+
+def test_batch_only_options_without_batch_are_refused(tmp_path, capsys, no_pool):
+    for extra in (["--out", str(tmp_path / "o.jsonl")], ["--resume"]):
+        code, err = in_process(capsys, "--verifier", "math", "--response", "4", "--gold", "4", *extra)
+        assert code == 2 and len(err) == 1 and "--batch" in err[0], err
