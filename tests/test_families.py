@@ -28,6 +28,15 @@ def test_family_from_model_type_none_for_text_and_unknown_vlm_refused():
         family_of_config(SimpleNamespace(model_type="llava", vision_config={}))
 
 
+def test_family_from_processor_class_none_for_a_tokenizer():
+    class LlavaProcessor:
+        image_processor = object()
+
+    assert family_of(SimpleNamespace(get_vocab=dict)) is None  # a text model's tokenizer
+    with pytest.raises(UserError, match="processor LlavaProcessor has no family adapter"):
+        family_of(LlavaProcessor())
+
+
 def test_every_family_declares_disjoint_token_and_image_tensors():
     for family in FAMILIES:
         assert family.image_placeholder in family.vision_tokens

@@ -115,6 +115,8 @@ class VLLMEngine:
         if not request.images:
             check_prompt_length(index, request.prompt, len(ids), self.max_prompt_len)
             return {"prompt_token_ids": ids}
+        if self.family is None:
+            raise UserError(f"sample {index}: {len(request.images)} image(s) but the model is text-only")
         images = self.family.prepare_images(self.processor, request.images, *self.pixels)
         expanded = len(ids) + sum(self.family.image_tokens(self.processor, im) - 1 for im in images)
         check_prompt_length(index, request.prompt, expanded, self.max_prompt_len)

@@ -30,6 +30,7 @@ def test_both_engines_match_the_trainer_before_and_after_a_synced_update(vllm_en
     outputs = {name: e.generate(requests, SAMPLING) for name, e in engines.items()}
     for name, out in outputs.items():
         gap = trainer_gap(model, proc, requests, out, SAMPLING.temperature)
+        print(name, "before update", gap)  # shown with -s: the numbers docs/engines.md quotes
         assert in_sync(gap), (name, gap)
     # Qwen3-VL refuses image inputs without mm_token_type_ids (Qwen2.5-VL silently mis-positions them)
     with pytest.raises(ValueError, match="mm_token_type_ids"):
@@ -41,7 +42,9 @@ def test_both_engines_match_the_trainer_before_and_after_a_synced_update(vllm_en
     assert not torch.equal(visual, old_visual)  # the update reached the vision tower
     for name, engine in engines.items():
         stale = trainer_gap(model, proc, requests, engine.generate(requests, SAMPLING), SAMPLING.temperature)
+        print(name, "stale", stale)
         assert not in_sync(stale), (name, stale)
         engine.sync_weights(model.named_parameters())
         after = trainer_gap(model, proc, requests, engine.generate(requests, SAMPLING), SAMPLING.temperature)
+        print(name, "after sync", after)
         assert in_sync(after), (name, after)
