@@ -19,7 +19,10 @@ _DROPPED = {
     "torch.utils.cpp_extension": ("No CUDA runtime is found",),      # any CPU machine
     "DeepSpeed": ("Setting accelerator to CPU",),
     "vllm.triton_utils.importing": ("doesn't include CPU backend",),  # Triton CPU
-    "vllm.platforms.cpu": ("triton-cpu is expected",),
+    "vllm.platforms.cpu": ("triton-cpu is expected", "Reset SSM cache type"),
+    # consequences of settings mmrl makes on purpose (in-process engine, enforce_eager; docs/engines.md)
+    "vllm.engine.arg_utils": ("The global random seed is set",),
+    "vllm.config.vllm": ("Enforce eager set", "Inductor compilation was disabled", "Model Runner V2 requires Triton"),
     "vllm.v1.worker.cpu_worker": ("is not found in LD_PRELOAD", "after the thread binding"),
     "vllm.model_executor.models.utils": ("Attempted to load weight",),  # one line per bf16-cast tensor
 }

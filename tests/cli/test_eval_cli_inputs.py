@@ -70,13 +70,24 @@ def test_non_utf8_benchmark_yaml_is_one_line_naming_it(tmp_path):
     one_line_error(mmrl(str(bad), "--gold"), "latin1.yaml", "UTF-8")
 
 
-def test_failed_run_does_not_block_the_corrected_rerun(tmp_path):
+def test_failed_run_does_not_block_the_corrected_rerun(tmp_path, capsys, monkeypatch):
+    import mmrl.cli
+    import mmrl.eval.runner as runner
+
+    monkeypatch.setattr(mmrl.cli, "quiet_third_party", lambda: None, raising=False)  # keep os.environ
     out = tmp_path / "run"
-    one_line_error(mmrl(GSM8K, "--gold", "--limit", "2", "--set", "verifier.gold=nope", "--out", str(out)),
-                   "'nope'")                                  # fails after the run folder was made
-    fixed = mmrl(GSM8K, "--gold", "--limit", "2", "--out", str(out))
-    assert fixed.returncode == 0, fixed.stderr
-    assert json.loads(fixed.stdout.strip().splitlines()[-1])["pass@1"] == 1.0
+
+    def dead_engine(bench):
+        def respond(samples):
+            raise RuntimeError("the engine died")
+        return respond
+    with monkeypatch.context() as m:                          # fails after the run folder was made
+        m.setattr(runner, "gold_responder", dead_engine)
+        assert main(["eval", GSM8K, "--gold", "--limit", "2", "--set", "sampling.max_new_tokens=7",
+                     "--out", str(out)]) == 1
+    assert "the engine died" in capsys.readouterr().err and (out / "run.json").is_file()
+    assert main(["eval", GSM8K, "--gold", "--limit", "2", "--out", str(out)]) == 0   # other settings: taken over
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["pass@1"] == 1.0
 
 
 def test_compare_with_a_broken_summary_is_one_line(tmp_path):
