@@ -15,6 +15,12 @@ from mmrl.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def keep_environment(monkeypatch):
+    """In-process main() would set the filters' environment variables in the test process."""
+    monkeypatch.setattr(mmrl.cli, "quiet_third_party", lambda: None)
+
+
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mmrl.cli", *args], capture_output=True, text=True,
                           timeout=180, cwd=ROOT, **kwargs)
