@@ -10,18 +10,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmrl.recipe import Recipe, Section, read_yaml
+from pydantic import BaseModel
+
+from mmrl.recipe import Recipe, read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _is_model(t) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
 def _section_type(annotation):
-    """A Section class, or the Section inside `Section | None`; else None."""
-    if isinstance(annotation, type) and issubclass(annotation, Section):
+    """A section (a pydantic model, wherever it is defined), or the one inside `X | None`; else None."""
+    if _is_model(annotation):
         return annotation, False
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(inner) == 1 and isinstance(inner[0], type) and issubclass(inner[0], Section):
+        if len(inner) == 1 and _is_model(inner[0]):
             return inner[0], True
     return None, False
 
@@ -73,7 +79,7 @@ def matches(default: object, cell: str) -> bool:
         except ValueError:
             return False
     if isinstance(default, str):
-        return cell == f"`{default}`"
+        return cell in (f"`{default}`", default)
     return cell == f"`{json.dumps(default)}`"  # {} or []
 
 
