@@ -98,17 +98,14 @@ def verify_batch(rows: list[dict[str, Any]], out: Path, kept: list[dict[str, Any
                     verdicts.append(v)
                     on_result()
                 pool.map(items, timeout, write)
-    summary = {**summarize(verdicts, time.perf_counter() - t0), "resumed": len(kept)}
-    return {**summary, "metadata_keys": metadata} if metadata is not None else summary
+    return {**summarize(verdicts, time.perf_counter() - t0), "resumed": len(kept), "metadata_keys": metadata}
 
 
-def _items(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str] | None]:
-    """Pool items from output rows: the verifier's options only; other fields (an `id`) are metadata
-    that stays in the output line. (Before the verifier contract split them, rows were the items.)"""
-    try:
-        from mmrl_verifiers.jsonl import to_item
-    except ImportError:
-        return rows, None
+def _items(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Pool items from output rows: the verifier's declared options only; other fields (an `id`)
+    are metadata that stays in the output line (mmrl_verifiers.jsonl.to_item)."""
+    from mmrl_verifiers.jsonl import to_item
+
     items, metadata = [], set()
     for row in rows:
         item, meta = to_item(row)

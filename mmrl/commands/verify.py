@@ -39,11 +39,8 @@ def _verifier_help() -> str:
     imported for this)."""
     import mmrl_verifiers as mv
 
-    describe = getattr(mv, "describe", None)  # the declared-options contract (mmrl_verifiers.validate)
-    if describe is None:
-        return "verifiers: " + ", ".join(mv.names())
     return "verifiers and their options (-o NAME=VALUE, or a key of a batch line):\n" + "\n".join(
-        "  " + line for line in describe().splitlines())
+        "  " + line for line in mv.describe().splitlines())
 
 
 def _options(pairs: list[str]) -> dict:
@@ -71,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.response is None or not args.verifier:
         raise UserError("give --verifier and --response (and --gold), or --batch FILE --out FILE")
     options = _options(args.option)
-    problems = mv.validate_options(args.verifier, options) if hasattr(mv, "validate_options") else []
+    problems = mv.validate_options(args.verifier, options)
     if problems:  # the check the pool applies, made before any work
         raise UserError("; ".join(problems))
     item = {"verifier": args.verifier, "response": args.response, "gold": args.gold, **options}
