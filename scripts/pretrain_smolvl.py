@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     stop = min(args.steps, args.max_steps or args.steps)
     log_path, png_path = args.out.with_suffix(".loss.jsonl"), args.out.with_suffix(".loss.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    losses, started = [], time.time()
+    losses, started, cpu0 = [], time.time(), time.process_time()
     with open(log_path, "w") as log, tqdm(total=stop, desc="align", unit="step") as bar:
         for step in range(stop):
             batch = [(item, *align.example(item, rng)) for item in (next(data) for _ in range(args.batch_size))]
@@ -103,7 +103,8 @@ def main(argv=None) -> int:
             opt.step()
             losses.append(loss.item())
             log.write(json.dumps({"step": step + 1, "loss": losses[-1], "grad_norm": float(norm),
-                                  "lr": opt.param_groups[0]["lr"], "s": round(time.time() - started, 2)}) + "\n")
+                                  "lr": opt.param_groups[0]["lr"], "s": round(time.time() - started, 2),
+                                  "cpu_s": round(time.process_time() - cpu0, 2)}) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.update()
