@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from .curriculum.clpo import CLPOConfig
+from .curriculum.dynamic_sampling import DynamicSampling
 from .errors import UserError
 
 
@@ -176,14 +178,6 @@ class Checkpoint(Section):
     export: bool = True               # plain HF folder (model + processor) at the end
 
 
-class DynamicSampling(Section):
-    enabled: bool = False
-    low: float = Field(0.0, ge=0, le=1)   # keep groups with low < accuracy < high (band_pass: inclusive)
-    high: float = Field(1.0, ge=0, le=1)
-    band_pass: bool = False
-    max_rounds: int = Field(3, ge=1)      # generation rounds per step; at the bound: train on what passed
-
-
 class Dump(Section):
     enabled: bool = False
     source_key: str = "source"            # the sample field naming its data source (a trailing /<index> is dropped)
@@ -192,20 +186,10 @@ class Dump(Section):
     exploration: float = Field(1.0, ge=0)
 
 
-class Clpo(Section):
-    enabled: bool = False
-    hard_max: float = Field(0.3, ge=0, le=1)    # group accuracy <= hard_max: hard (rewritten to simplify)
-    medium_max: float = Field(0.7, ge=0, le=1)  # <= medium_max: medium (rewritten to diversify)
-    rewrite: Literal["both", "hard_only", "medium_only"] = "both"
-    rewrite_temperature: float = Field(0.7, gt=0)
-    rewrite_max_tokens: int = Field(400, ge=1)
-    kl_scale_hard: float = Field(0.5, ge=0)
-
-
 class Curriculum(Section):
     dynamic_sampling: DynamicSampling = DynamicSampling()
     dump: Dump = Dump()
-    clpo: Clpo = Clpo()
+    clpo: CLPOConfig = CLPOConfig()
 
 
 class Recipe(Section):

@@ -8,28 +8,32 @@ groups with kept rewrites; the KL term is scaled down on hard samples.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HARD, MEDIUM, EASY = "hard", "medium", "easy"
 
 
-@dataclass(frozen=True)
-class CLPOConfig:
-    hard_max: float = 0.3       # acc <= 0.3 -> hard (acc = 0 included)
-    medium_max: float = 0.7     # 0.3 < acc <= 0.7 -> medium, else easy
-    rewrite: str = "both"       # both | hard_only | medium_only
-    rewrite_temperature: float = 0.7
-    rewrite_max_tokens: int = 400
-    min_chars: int = 10         # rewrites outside [min_chars, max_chars] are discarded
-    max_chars: int = 2000
-    kl_scale_hard: float = 0.5  # per-sample KL multiplier: hard samples 0.5, others 1.0
+class CLPOConfig(BaseModel):
+    """The recipe's `curriculum.clpo` section and the stage's settings (one class for both)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self):
-        if not 0 <= self.hard_max < self.medium_max <= 1:
+    enabled: bool = False
+    hard_max: float = Field(0.3, ge=0, le=1)    # group accuracy <= hard_max: hard (rewritten to simplify)
+    medium_max: float = Field(0.7, ge=0, le=1)  # <= medium_max: medium (rewritten to diversify), else easy
+    rewrite: Literal["both", "hard_only", "medium_only"] = "both"
+    rewrite_temperature: float = Field(0.7, gt=0)
+    rewrite_max_tokens: int = Field(400, ge=1)
+    min_chars: int = Field(10, ge=0)             # rewrites outside [min_chars, max_chars] are discarded
+    max_chars: int = Field(2000, ge=1)
+    kl_scale_hard: float = Field(0.5, ge=0)      # per-sample KL multiplier: hard samples 0.5, others 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CLPOConfig":
+        if not self.hard_max < self.medium_max:
             raise ValueError("clpo: need 0 <= hard_max < medium_max <= 1")
-        if self.rewrite not in ("both", "hard_only", "medium_only"):
-            raise ValueError(f"clpo.rewrite: {self.rewrite!r}; allowed: both, hard_only, medium_only")
-
+        return self
 
 def bucket(acc: float, cfg: CLPOConfig = CLPOConfig()) -> str:
     if acc <= cfg.hard_max:

@@ -8,15 +8,18 @@ passed and logs how short it fell.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
 
-@dataclass(frozen=True)
-class GroupFilter:
-    low: float = 0.0        # keep groups with low < acc < high (strict at the default 0/1 ends)
-    high: float = 1.0
-    band_pass: bool = False  # True: keep low <= acc <= high (inclusive band)
+
+class GroupFilter(BaseModel):
+    """Which groups train, by accuracy; the recipe's `curriculum.dynamic_sampling` section extends it."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float = Field(0.0, ge=-1, le=1)  # keep groups with low < acc < high (strict at the default 0/1 ends)
+    high: float = Field(1.0, ge=0, le=1)
+    band_pass: bool = False               # True: keep low <= acc <= high (inclusive band)
 
     def keep(self, accuracies: Sequence[float]) -> bool:
         if not accuracies:
@@ -28,11 +31,12 @@ class GroupFilter:
 
 
 def fill_batch(generate_round: Callable[[int], list], group_accuracies: Callable[[object], list[float]],
-               target_groups: int, max_rounds: int, group_filter: GroupFilter = GroupFilter()
+               target_groups: int, max_rounds: int, group_filter: "GroupFilter" = None
                ) -> tuple[list, dict[str, float]]:
     """Call `generate_round(round_index)` (returns a list of groups) until `target_groups` groups
     pass the filter or `max_rounds` rounds ran. Returns (kept groups, truncated to the target;
     metrics). Never raises for running short."""
+    group_filter = group_filter or GroupFilter()
     kept, seen, rounds = [], 0, 0
     while len(kept) < target_groups and rounds < max_rounds:
         groups = generate_round(rounds)
@@ -46,3 +50,11 @@ def fill_batch(generate_round: Callable[[int], list], group_accuracies: Callable
                "dynamic_sampling/kept_frac": len(kept) / seen if seen else 0.0,
                "dynamic_sampling/short_by": max(0, target_groups - len(kept))}
     return kept[:target_groups], metrics
+
+
+class DynamicSampling(GroupFilter):
+    """The recipe's `curriculum.dynamic_sampling` section: the filter, plus refill rounds."""
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+    enabled: bool = False
+    max_rounds: int = Field(3, ge=1)      # generation rounds per step; at the bound: train on what passed

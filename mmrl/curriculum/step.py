@@ -10,7 +10,6 @@ import random
 import re
 from dataclasses import dataclass
 
-from .clpo import CLPOConfig
 from .clpo_step import clpo_stage
 from .dump import DUMPSampler
 from .dynamic_sampling import GroupFilter, fill_batch
@@ -41,7 +40,7 @@ class StepCurriculum:
         self.k, (self.prompt_key, self.gold_key) = prompts_per_step, data_keys
         ds = cfg.dynamic_sampling
         # an explicit recipe filter wins over the algorithm's built-in one (DAPO/NGRPO's default 0 < acc < 1)
-        explicit = GroupFilter(ds.low, ds.high, ds.band_pass) if ds.enabled else None
+        explicit = ds if ds.enabled else None
         self.rule = GroupRule(algo.min_group_size, explicit or algo.group_filter)
         self.max_rounds = ds.max_rounds if ds.enabled else 1
         self.dump = None
@@ -73,10 +72,8 @@ class StepCurriculum:
         kept, metrics = fill_batch(generation_round, lambda g: g.accuracies, self.k, self.max_rounds, self.rule)
         metrics = metrics if self.cfg.dynamic_sampling.enabled else {}
         if self.cfg.clpo.enabled:  # rewrites of hard/medium prompts, mixed in
-            c = self.cfg.clpo
-            cfg = CLPOConfig(c.hard_max, c.medium_max, c.rewrite, c.rewrite_temperature, c.rewrite_max_tokens,
-                             kl_scale_hard=c.kl_scale_hard)
-            kept, rewritten, clpo_metrics = clpo_stage(cfg, generated, rollouts, self.gold_key, self.prompt_key)
+            kept, rewritten, clpo_metrics = clpo_stage(self.cfg.clpo, generated, rollouts, self.gold_key,
+                                                       self.prompt_key)
             generated.extend(rewritten)
             metrics.update(clpo_metrics)
         return [_judged(g) for g in kept], generated, metrics

@@ -31,7 +31,7 @@ def test_rewrite_modes():
     assert wants_rewrite("hard", cfg) and not wants_rewrite("medium", cfg)
     cfg = CLPOConfig(rewrite="medium_only")
     assert wants_rewrite("medium", cfg) and not wants_rewrite("hard", cfg)
-    with pytest.raises(ValueError, match="allowed"):
+    with pytest.raises(ValueError, match="both.*hard_only.*medium_only"):
         CLPOConfig(rewrite="all")
 
 
