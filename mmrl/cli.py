@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--debug" not in argv:  # before any third-party import: their start-up warnings are noise
         quiet_third_party()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a usage error (one line, 2), --help or --version (0): a code, for callers too
+        return e.code if isinstance(e.code, int) else 2
     name = f"mmrl {args.command}"
     try:
         code = args._run(args) or 0

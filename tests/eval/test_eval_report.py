@@ -47,7 +47,7 @@ def test_compare_two_runs(runs, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["eval"], "give a benchmark file"),
     (["eval", "eval/nope.yaml", "--gold"], "benchmark file not found: eval/nope.yaml"),
-    (["eval", "eval/gsm8k.yaml", "--gold", "--limit", "0"], "--limit must be at least 1"),
+    (["eval", "eval/gsm8k.yaml", "--gold", "--limit", "0"], "--limit: must be at least 1"),
     (["eval", "eval/gsm8k.yaml", "--gold", "--set", "sampling.temperature"], "expected key.sub=value"),
     (["eval", "eval/gsm8k.yaml", "--n", "4", "--temperature", "0"], "n=4 responses at temperature 0"),
     (["eval", "eval/gsm8k.yaml", "--model", "org/some-model"], "Model hubs are not used"),
