@@ -104,3 +104,13 @@ def test_gold_mode_scores_every_item_and_a_wrong_answer_scores_zero(tmp_path, po
                                 for s in samples]
     verdicts = _run(tmp_path / "wrong", pool, wrong)
     assert all(v["score"] is not None and v["parts"]["accuracy"] == 0.0 for v in verdicts.values())
+
+
+def test_gui_golds_also_serve_aepo_multi_point_answers():
+    from mmrl_verifiers.pool import verify
+    rec = next(r for r in shipped() if r["skill"] == "gui")
+    x1, y1, x2, y2 = rec["gold"]["bbox"]
+    miss, hit = [x2 + 5, y2 + 5], [(x1 + x2) // 2, (y1 + y2) // 2]
+    answer = f'<think>look</think>[{{"point_2d": {miss}}}, {{"point_2d": {hit}}}]'
+    v = verify("aepo", answer, rec["gold"], frame="qwen25_resized")
+    assert v.score == pytest.approx(1 + 1 / 2 ** 0.5) and v.info["first_hit"] == 2
