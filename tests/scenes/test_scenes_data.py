@@ -113,4 +113,4 @@ def test_gui_golds_also_serve_aepo_multi_point_answers():
     miss, hit = [x2 + 5, y2 + 5], [(x1 + x2) // 2, (y1 + y2) // 2]
     answer = f'<think>look</think>[{{"point_2d": {miss}}}, {{"point_2d": {hit}}}]'
     v = verify("aepo", answer, rec["gold"], frame="qwen25_resized")
-    assert v.score == pytest.approx(1 + 1 / 2 ** 0.5) and v.info["first_hit"] == 2
+    assert v.score == pytest.approx(1 + 1 / (2 * 2) ** 0.5) and v.info["first_hit"] == 2
