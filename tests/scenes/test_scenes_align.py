@@ -34,6 +34,7 @@ def smolvl():
     return load_policy("smolvl", dtype="fp32")[0]
 
 
+@pytest.mark.integration  # loads smolvl's real weights (as tests/test_models_smol.py does)
 def test_vision_weights_round_trip_and_touch_nothing_else(smolvl, tmp_path):
     path = tmp_path / "v.safetensors"
     original = {k: v.clone() for k, v in smolvl.state_dict().items()}
@@ -87,6 +88,7 @@ def test_two_one_step_runs_give_identical_weights_and_a_loss_curve(tmp_path):
     assert build.SKILLS[-1] == "gui"  # the default mix includes the browser screens
 
 
+@pytest.mark.integration
 def test_seeing_probe_scores_are_the_same_batched_or_one_at_a_time(smolvl):
     from PIL import Image
 
