@@ -12,6 +12,7 @@ thread count. Writes the vision weights (bf16 safetensors, ~9 MB), a loss log an
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -70,13 +71,20 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from mmrl.models.backbone import load_policy
-    from mmrl.scenes import align, build
+    from mmrl.scenes import align, build, gui
 
     skills = tuple(s for s in args.skills.split(",") if s) or build.SKILLS
     unknown = [s for s in skills if s not in build.SKILLS]
     if unknown:
         print(f"error: --skills: unknown skill {unknown[0]!r} (known: {', '.join(build.SKILLS)})", file=sys.stderr)
         return 2
+    data, rng = build.stream("train", args.seed, skills), random.Random(args.seed)
+    try:
+        first = next(data)  # the first chunk renders the GUI screens: a missing browser shows here
+    except gui.BrowserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    data = itertools.chain([first], data)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -86,7 +94,6 @@ def main(argv=None) -> int:
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    data, rng = build.stream("train", args.seed, skills), random.Random(args.seed)
     stop = min(args.steps, args.max_steps or args.steps)
     log_path, png_path = args.out.with_suffix(".loss.jsonl"), args.out.with_suffix(".loss.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -64,12 +64,16 @@ def _script():
     return module
 
 
-def test_script_rejects_bad_arguments_with_exit_2(tmp_path, capsys):
+def test_script_rejects_bad_arguments_with_exit_2(tmp_path, capsys, monkeypatch):
     script = _script()
     with pytest.raises(SystemExit) as e:
         script.main(["--out", str(tmp_path / "v.bin")])
     assert e.value.code == 2 and "must end in .safetensors" in capsys.readouterr().err
     assert script.main(["--out", str(tmp_path / "v.safetensors"), "--skills", "smell"]) == 2
+    from mmrl.scenes import gui
+    monkeypatch.setattr(gui.shutil, "which", lambda name: None)  # no browser: one line, before the model loads
+    assert script.main(["--out", str(tmp_path / "v.safetensors"), "--skills", "gui"]) == 2
+    assert "apt-get install chromium" in capsys.readouterr().err
 
 
 @pytest.mark.integration
