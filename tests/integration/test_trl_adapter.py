@@ -1,6 +1,7 @@
 """mmrl_verifiers inside TRL: a real `trl.GRPOTrainer` step on the embedded SmolLM2 with our math reward
 function. The trainer calls it with its own completions and the dataset's gold column, and the rewards
-it logs are our verdicts (recomputed here in-process, independently of the trainer and the pool)."""
+it logs are our verdicts (recomputed here in-process, independently of the trainer and the pool). And the
+reward judges when called from a script that imports torch and TRL at the top, as every TRL script does."""
 import math
 import os
 import random
