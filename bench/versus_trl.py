@@ -59,6 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("steps", "prompts", "n", "max_new_tokens", "trl_threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.json is not None:  # found before the runs, not after them
+        if args.json.is_dir():
+            p.error(f"--json {args.json} is a directory; give a file name")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
     args.trl_batch = args.trl_batch or args.n
     if args.prompts * args.n % args.trl_batch:
         p.error(f"--trl-batch {args.trl_batch} must divide the {args.prompts * args.n} completions of a step")
