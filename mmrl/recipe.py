@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from .curriculum.clpo import CLPOConfig
 from .curriculum.dynamic_sampling import DynamicSampling
 from .errors import UserError
+from .tools.config import ToolConfig
 
 
 class Section(BaseModel):
@@ -204,6 +205,7 @@ class Recipe(Section):
     logging: Logging = Logging()
     checkpoint: Checkpoint = Checkpoint()
     curriculum: Curriculum = Curriculum()
+    tools: Optional[ToolConfig] = None   # tool calls in the rollout (docs/tools.md); None = single-turn
     _source: str | None = PrivateAttr(None)  # the YAML file this came from
 
     @property

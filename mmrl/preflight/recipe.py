@@ -143,7 +143,8 @@ def _algorithm(report: Report, recipe) -> None:
 
     a = recipe.algorithm
     try:
-        algo = build_algorithm(a.name, max_new_tokens=recipe.rollout.max_new_tokens, **a.params)
+        algo = build_algorithm(a.name, max_new_tokens=recipe.rollout.max_new_tokens,
+                               correction=a.rollout_correction, **a.params)
         algo.check_group_size(recipe.rollout.n)
     except UserError as e:
         report.add("algorithm", a.name, [f"algorithm: {e}"])

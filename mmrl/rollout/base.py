@@ -15,6 +15,9 @@ from ..errors import UserError
 class GenRequest:
     prompt: str  # chat-templated text, image placeholders included
     images: list = field(default_factory=list)  # PIL images, one per image placeholder
+    # The prompt as token ids (text prompts): the engine continues exactly these ids and does not
+    # tokenize `prompt` (multi-turn rollouts append tool turns as ids, never re-tokenizing text).
+    prompt_token_ids: list[int] | None = None
 
 
 @dataclass(frozen=True)

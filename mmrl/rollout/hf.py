@@ -57,6 +57,10 @@ class HFEngine:
 
     def _encode(self, index: int, request: GenRequest) -> dict:
         check_images(index, request.prompt, len(request.images), self.family)
+        if request.prompt_token_ids is not None and not request.images:
+            ids = torch.tensor([request.prompt_token_ids])
+            check_prompt_length(index, request.prompt, ids.shape[1], self.max_prompt_len)
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         enc = encode_prompt(self.processor, request.prompt, request.images, *self.pixels)
         check_prompt_length(index, request.prompt, enc["input_ids"].shape[1], self.max_prompt_len)
         return enc

@@ -24,12 +24,7 @@ from ..tools.turns import ToolTurns
 from .base import Completion, GenRequest, SamplingConfig
 
 
-@dataclass
-class TokenGenRequest(GenRequest):
-    """A GenRequest that also carries the prompt as token ids (images expanded). Engines must use
-    them instead of tokenizing `prompt` (kept as the decoded text, for messages). Until GenRequest
-    has this field, an engine that ignores it is caught by the prompt_ids check below."""
-    prompt_token_ids: list[int] | None = None
+TokenGenRequest = GenRequest  # GenRequest carries prompt_token_ids; engines continue those ids
 
 
 @dataclass

@@ -111,7 +111,9 @@ class VLLMEngine:
 
     def _prompt(self, index: int, request: GenRequest) -> dict:
         check_images(index, request.prompt, len(request.images), self.family)
-        ids = self.tokenizer.encode(request.prompt, add_special_tokens=False)
+        ids = request.prompt_token_ids
+        if ids is None or request.images:
+            ids = self.tokenizer.encode(request.prompt, add_special_tokens=False)
         if not request.images:
             check_prompt_length(index, request.prompt, len(ids), self.max_prompt_len)
             return {"prompt_token_ids": ids}

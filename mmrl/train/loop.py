@@ -66,7 +66,8 @@ class Trainer:
         self.pool = VerifierPool(workers=r.verifiers.workers, preload=tuple(sorted(names)))
 
         from ..algorithms import build_algorithm
-        self.algo = build_algorithm(r.algorithm.name, max_new_tokens=r.rollout.max_new_tokens, **r.algorithm.params)
+        self.algo = build_algorithm(r.algorithm.name, max_new_tokens=r.rollout.max_new_tokens,
+                                    correction=r.algorithm.rollout_correction, **r.algorithm.params)
         self.algo.check_group_size(r.rollout.n)
 
         import deepspeed
@@ -198,7 +199,7 @@ class Trainer:
         with timer("sync"):
             self._sync()
         return _mean_over_ranks({**metrics, **step_metrics(groups, generated, rollouts), **timer.metrics(),
-                                 "lr": self.engine.get_lr()[0]})
+                                 "lr": self.engine.get_lr()[0]}, self.algo.reduction)
 
     def _sampling(self, greedy: bool = False):
         from ..rollout import SamplingConfig
@@ -244,7 +245,24 @@ def step_metrics(groups: list[Group], generated: list[Group], rollouts: Rollouts
             "response/length_mean": _mean(lengths), "response/length_max": max(lengths, default=0),
             "response/truncation_rate": _mean(x.finish_reason == "length" for x in responses),
             "throughput/tokens_per_s": sum(lengths) / max(time.perf_counter() - rollouts.timer.start, 1e-9),
-            "throughput/rollout_tokens_per_s": sum(lengths) / max(seconds.get("rollout", 0.0), 1e-9)}
+            "throughput/rollout_tokens_per_s": sum(lengths) / max(seconds.get("rollout", 0.0), 1e-9),
+            **tool_metrics(responses)}
+
+
+def tool_metrics(responses: list) -> dict:
+    """Tool use of the step's responses (only when any response made a call or took several turns)."""
+    if not any(x.turns > 1 or x.tool_calls for x in responses):
+        return {}
+    used = [x for x in responses if x.tool_calls and x.judged]
+    unused = [x for x in responses if not x.tool_calls and x.judged]
+    out = {"tools/calls_per_response": _mean(x.tool_calls for x in responses),
+           "tools/use_rate": _mean(x.tool_calls > 0 for x in responses),
+           "tools/errors_per_response": _mean(x.tool_errors for x in responses),
+           "tools/seconds_per_response": _mean(x.tool_seconds for x in responses),
+           "tools/turns_per_response": _mean(x.turns for x in responses)}
+    out.update({"tools/reward_with_tool": _mean(x.reward for x in used)} if used else {})
+    out.update({"tools/reward_without_tool": _mean(x.reward for x in unused)} if unused else {})
+    return out
 
 
 def _merge_rounds(per_round: list[dict]) -> dict:
@@ -259,7 +277,8 @@ def _mean(values) -> float:
     return float(sum(values) / len(values)) if values else 0.0
 
 
-def _mean_over_ranks(metrics: dict) -> dict:
+def _mean_over_ranks(metrics: dict, reduction=lambda key: "mean") -> dict:
+    """Counts and rates averaged over ranks; metrics an algorithm declares "min"/"max" take those."""
     import torch.distributed as dist
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return metrics
@@ -268,5 +287,6 @@ def _mean_over_ranks(metrics: dict) -> dict:
     keys = set().union(*gathered)
     # counts absent on a rank are zeros there; rates absent on a rank (no such verifier) are not
     counted = ("verdict/", "data/", "reward/unjudged", "groups/")
+    pick = {"min": min, "max": max}
     return {k: _mean(g.get(k, 0) for g in gathered) if k.startswith(counted)
-            else _mean(g[k] for g in gathered if k in g) for k in sorted(keys)}
+            else pick.get(reduction(k), _mean)([g[k] for g in gathered if k in g]) for k in sorted(keys)}

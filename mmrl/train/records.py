@@ -24,6 +24,10 @@ class Response:
     accuracy: Optional[float] = None  # the verifier's accuracy part (curricula and filters read it)
     advantage: float = 0.0            # the sequence advantage the update used (DUMP learns from it)
     kl_weight: float = 1.0            # multiplier of this response's KL term (CLPO: lower on hard prompts)
+    tool_calls: int = 0               # tool calls made while generating it (recipe `tools:`)
+    tool_errors: int = 0
+    tool_seconds: float = 0.0
+    turns: int = 1                    # policy turns (1 without tools)
 
     @property
     def judged(self) -> bool:

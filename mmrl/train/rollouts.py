@@ -39,11 +39,14 @@ class Rollouts:
         if not groups:
             return []
         from ..rollout import GenRequest
+        requests = [GenRequest(self._text(g), g.images) for g in groups]
         with self.timer("rollout"):
-            outputs = self.engine.generate([GenRequest(self._text(g), g.images) for g in groups], self.sampling)
-        for g, outs in zip(groups, outputs):
-            g.responses = [Response(list(c.token_ids), list(c.logprobs), c.text, c.finish_reason)
-                           for c in outs if c.token_ids]  # nothing generated: nothing to train on
+            if self.recipe.tools is None:
+                for g, outs in zip(groups, self.engine.generate(requests, self.sampling)):
+                    g.responses = [Response(list(c.token_ids), list(c.logprobs), c.text, c.finish_reason)
+                                   for c in outs if c.token_ids]  # nothing generated: nothing to train on
+            else:
+                self._generate_with_tools(groups, requests)
         with self.timer("reward"):
             self._score(groups)
         return groups
@@ -56,6 +59,21 @@ class Rollouts:
         with self.timer("rewrite"):
             outs = self.engine.generate([GenRequest(chat_text(self.processor, m)) for m in messages], params)
         return [o[0].text for o in outs]
+
+    def _generate_with_tools(self, groups: list[Group], requests: list) -> None:
+        """Multi-turn rollouts (mmrl/rollout/multiturn.py): tool output is context, never loss
+        (policy_mask 0); the verifier judges the last policy turn."""
+        from ..rollout.multiturn import generate_with_tools
+        b = self.recipe.backbone
+        outputs = generate_with_tools(self.engine, self.processor, requests, self.sampling, self.recipe.tools,
+                                      min_pixels=b.min_pixels, max_pixels=b.max_pixels)
+        for g, outs in zip(groups, outputs):
+            if any(o.images for o in outs):
+                raise UserError("tools that return images (zoom) are not wired into training yet (docs/tools.md)")
+            g.responses = [Response(o.token_ids, o.logprobs, o.final_text, "length" if o.finish_reason == "length"
+                                    else "stop", policy_mask=o.policy_mask, tool_calls=len(o.calls),
+                                    tool_errors=o.tool_errors, tool_seconds=o.tool_time_s, turns=o.turns)
+                           for o in outs if o.token_ids]
 
     # ------------------------------------------------------------------
 

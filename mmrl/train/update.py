@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..algorithms import LossInputs, LossScale
+from ..algorithms import LossInputs
 from ..models.logprobs import token_logprobs
 from ..rollout.gap import logprob_gap
 from .batch import Batch
@@ -52,6 +52,32 @@ MICRO_PROVIDERS = {
 }
 MICRO_FIELD = {"entropy": "entropy", "masked_logp_grad": "masked_logp"}
 ADVANTAGE_INPUTS = ("ref_logp", "reward_parts")  # the per-step inputs advantages() may read
+
+
+class MetricMerge:
+    """Micro-batch metrics -> one number per step, by each metric's declared reduction: "sum" (a
+    share of the mini-batch: add, then average over optimizer steps), "token_mean" (weighted by valid
+    tokens), "min"/"max"."""
+
+    def __init__(self, reduction):
+        self.reduction, self.values, self.weights = reduction, {}, defaultdict(float)
+
+    def __call__(self, metrics: dict, tokens: float) -> None:
+        for key, v in metrics.items():
+            how, v = self.reduction(key), float(v)
+            if how in ("min", "max"):
+                self.values[key] = (min if how == "min" else max)(self.values.get(key, v), v)
+            else:
+                self.values[key] = self.values.get(key, 0.0) + v * (1.0 if how == "sum" else tokens)
+                self.weights[key] += tokens
+
+    def result(self, optimizer_steps: int) -> dict:
+        out = {}
+        for key, v in self.values.items():
+            how = self.reduction(key)
+            out[key] = v if how in ("min", "max") else v / (optimizer_steps if how == "sum"
+                                                              else max(self.weights[key], 1e-9))
+        return out
 
 
 class Updater:
@@ -106,14 +132,17 @@ class Updater:
         has_image = torch.tensor([batch.group_of(i).has_image for i in range(len(batch))])
         per_row = {k: v for k, v in given.items() if k != "reward_parts"}
 
-        sums, weights, n_steps = defaultdict(float), defaultdict(float), 0
+        merge, n_steps = MetricMerge(algo.reduction), 0
         trainer_logp = torch.zeros(len(batch), batch.T)  # detached, for the gap metric
         order = sorted(range(len(batch)), key=lambda i: batch.rows[i][0])
         minis = [m for k in range(t.mini_batches) if (m := order[k::t.mini_batches])]
         with timer("update"):
             for epoch in range(t.ppo_epochs):
                 for mini in minis:
-                    scale, micros = LossScale.of(mask[mini]), batch.micro_batches(t.micro_batch_tokens, mini)
+                    rollout = given.get("rollout_logp")
+                    scale = algo.loss_scale(mask[mini], None if old is None else old[mini],
+                                            None if rollout is None else rollout[mini])
+                    micros = batch.micro_batches(t.micro_batch_tokens, mini)
                     for k, rows in enumerate(micros):
                         fwd = self.logprobs(engine.module, batch, rows, grad=True, entropy="entropy" in need)
                         logp = fwd[0]
@@ -127,14 +156,9 @@ class Updater:
                         engine.set_gradient_accumulation_boundary(k == len(micros) - 1)
                         engine.backward(loss)
                         engine.step()
-                        tokens = float(mask[rows].sum())
-                        for key, v in m.items():
-                            summed = algo.reduction(key) == "sum"
-                            sums[key] += float(v) * (1.0 if summed else tokens)
-                            weights[key] = 1.0 if summed else weights[key] + tokens
+                        merge(m, float(mask[rows].sum()))
                     n_steps += 1
-        for key in sums:
-            metrics[key] = sums[key] / (n_steps if algo.reduction(key) == "sum" else max(weights[key], 1e-9))
+        metrics.update(merge.result(n_steps))
         gap = logprob_gap(batch.rollout_logprobs(), trainer_logp if old is None else old, mask)
         metrics.update({"logprob_gap/mean": gap["logprob_gap_mean"], "logprob_gap/max": gap["logprob_gap_max"],
                         "update/optimizer_steps": n_steps,

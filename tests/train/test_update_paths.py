@@ -59,7 +59,7 @@ def groups(model, n_groups=3, n=4):
 
 
 def training(**kw):
-    return SimpleNamespace(**{"ppo_epochs": 1, "mini_batches": 1, "micro_batch_tokens": 16, **kw})
+    return SimpleNamespace(**{"ppo_epochs": 1, "mini_batches": 1, "micro_batch_tokens": 16, "reuse_logprobs": True, **kw})
 
 
 @pytest.mark.parametrize("name,params", [("grpo", {"beta": 0.0}), ("dapo", {}), ("gspo", {}), ("cispo", {})])
@@ -108,3 +108,13 @@ def test_an_input_nobody_supplies_is_refused_when_the_update_is_built():
     algo.needs = lambda: frozenset({"value_head"})
     with pytest.raises(ValueError, match="value_head"):
         Updater(Models(PlainEngine(tiny_model()), None), algo, training(), 1.0, 0)
+
+
+def test_metrics_merge_by_their_declared_reduction():
+    from mmrl.train.update import MetricMerge
+    how = {"pg_loss": "sum", "w_min": "min", "w_max": "max"}
+    merge = MetricMerge(lambda k: how.get(k, "token_mean"))
+    merge({"pg_loss": 0.25, "w_min": 0.9, "w_max": 1.1, "clip": 0.5}, tokens=10)
+    merge({"pg_loss": 0.5, "w_min": 0.7, "w_max": 1.3, "clip": 0.0}, tokens=30)
+    out = merge.result(optimizer_steps=1)
+    assert out == pytest.approx({"pg_loss": 0.75, "w_min": 0.7, "w_max": 1.3, "clip": 0.125})
