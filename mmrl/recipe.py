@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from .curriculum.clpo import CLPOConfig
 from .curriculum.dynamic_sampling import DynamicSampling
-from .errors import UserError
+from .errors import UserError, validation_lines
 from .tools.config import ToolConfig
 
 
@@ -303,39 +303,11 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def _allowed(model: type[BaseModel], loc: tuple) -> str:
-    """The keys allowed at `loc` (for an unknown-key error)."""
-    for part in loc[:-1]:
-        field = model.model_fields.get(part) if isinstance(part, str) else None
-        ann = getattr(field, "annotation", None)
-        sub = next((a for a in (ann, *getattr(ann, "__args__", ())) if isinstance(a, type)
-                    and issubclass(a, BaseModel)), None)
-        if sub is None:
-            return ""
-        model = sub
-    return ", ".join(model.model_fields)
-
-
-def _one_line(err: dict) -> str:
-    path = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        return f"{path}: unknown key; allowed: {_allowed(Recipe, err['loc'])}"
-    msg = err["msg"]
-    if err["type"] == "value_error":  # our own validators: the message says it all
-        msg = str(err["ctx"]["error"])
-        return msg if msg.startswith(path + ".") else f"{path}: {msg}"
-    if err["type"] == "literal_error":
-        msg = f"got {err['input']!r}; allowed: {err['ctx']['expected'].replace(' or ', ', ')}"
-    elif "input" in err and not isinstance(err["input"], dict):
-        msg = f"{msg} (got {err['input']!r})"
-    return f"{path}: {msg}"
-
-
 def validate_recipe(data: dict, where: str = "recipe") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:
-        raise UserError("\n".join(f"{where}: {_one_line(err)}" for err in e.errors())) from None
+        raise UserError("\n".join(f"{where}: {line}" for line in validation_lines(e, Recipe))) from None
 
 
 def deep_merge(base: dict, top: dict) -> dict:

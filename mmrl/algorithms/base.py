@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import Tensor
 
-from ..errors import UserError
+from ..errors import UserError, validation_lines
 from dataclasses import replace
 
 from .correction import METRIC_REDUCTIONS as CORRECTION_REDUCTIONS, Correction, RolloutCorrection, correct, \
@@ -101,17 +101,10 @@ class Params(BaseModel):
 
 def validate_params(name: str, schema: type[Params], params: dict[str, Any]) -> Params:
     """Pydantic validation turned into a one-line UserError naming the bad key."""
-    valid = ", ".join(schema.model_fields)
     try:
         return schema(**params)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        if err["type"] == "extra_forbidden":
-            raise UserError(f"algorithm '{name}': unknown parameter '{key}'; valid: {valid}") from None
-        got = f" (got {err['input']!r})" if key else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        raise UserError(f"algorithm '{name}': {key + ': ' if key else ''}{msg}{got}") from None
+        raise UserError(f"algorithm '{name}': {validation_lines(e, schema)[0]}") from None
 
 
 def _check_same_shape(**tensors: Tensor) -> None:

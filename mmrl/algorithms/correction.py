@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import Tensor
 
+from ..errors import validation_lines
 from .core import LOG_RATIO_CLAMP
 
 Mode = Literal["none", "token_tis", "seq_tis", "token_mis", "seq_mis", "seq_geo_rs"]
@@ -94,17 +95,7 @@ def parse_correction(value: RolloutCorrection | dict | None, where: str = "rollo
     try:
         return RolloutCorrection(**value)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        named, _, rest = msg.partition(": ")
-        if not key and named in RolloutCorrection.model_fields:   # our validators start with the key
-            key, msg = named, rest
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key; allowed: {', '.join(RolloutCorrection.model_fields)}"
-        elif err["type"] == "literal_error":
-            msg = f"got {err['input']!r}; allowed: {', '.join(Mode.__args__)}"
-        raise ValueError(f"{where}{'.' + key if key else ''}: {msg}") from None
+        raise ValueError(f"{where}.{validation_lines(e, RolloutCorrection)[0]}") from None
 
 
 @dataclass

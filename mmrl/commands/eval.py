@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     model_name = "gold" if args.gold else Path(args.model).name
     out = args.out or Path("runs") / "eval" / f"{bench.name}-{model_name}"
     _checks.output_folder("--out", out)
+    if not args.gold:  # a model that cannot be found is one line, before the preflight table
+        from ..models import resolve_model
+        resolve_model(args.model)
     from ..preflight import preflight_benchmark  # data, images, model folder, verifier, golds: before any engine
     preflight_benchmark(bench, None if args.gold else args.model, limit=args.limit, workers=args.workers)
 

@@ -21,7 +21,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import UserError
+from ..errors import UserError, validation_lines
 from ..recipe import apply_overrides, parse_override
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
@@ -168,10 +168,9 @@ def load_benchmark(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     try:
         bench = Benchmark(**config, source=path)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"{path}: {where}: {err['msg']}" + (f" (and {e.error_count() - 1} more errors)"
-                                                             if e.error_count() > 1 else "")) from None
+        lines = validation_lines(e, Benchmark)
+        raise UserError(f"{path}: {lines[0]}" + (f" (and {len(lines) - 1} more errors)" if len(lines) > 1 else "")
+                        ) from None
     except TypeError as e:
         raise UserError(f"{path}: {e}") from None
     for key in ("prompt", "reference"):  # template errors now, before any work

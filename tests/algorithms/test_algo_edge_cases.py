@@ -172,11 +172,11 @@ def _save(state):
 
 @pytest.mark.parametrize("call, message", [
     (lambda: build_algorithm("grpoo"), "unknown algorithm 'grpoo'; valid: cispo, dapo, dcpo, dr_grpo, gdpo, gmpo, grpo"),
-    (lambda: build_algorithm("grpo", clip=0.2), "unknown parameter 'clip'; valid: eps_low, eps_high"),
+    (lambda: build_algorithm("grpo", clip=0.2), "clip: unknown key; allowed: eps_low, eps_high"),
     (lambda: build_algorithm("grpo", eps_low=-0.1), "eps_low: Input should be greater than 0 (got -0.1)"),
     (lambda: build_algorithm("grpo", eps_high=0), "eps_high: Input should be greater than 0"),
     (lambda: build_algorithm("dapo", dual_clip_c=1.0), "dual_clip_c: Input should be greater than 1"),
-    (lambda: build_algorithm("grpo", loss_agg_mode="mean"), "loss_agg_mode: Input should be 'token-mean'"),
+    (lambda: build_algorithm("grpo", loss_agg_mode="mean"), "loss_agg_mode: got 'mean'; allowed: 'token-mean'"),
     (lambda: build_algorithm("gspo", loss_agg_mode="token-mean"), "algorithm 'gspo': loss_agg_mode"),
     (lambda: build_algorithm("gmpo", loss_agg_mode="token-mean"), "algorithm 'gmpo': loss_agg_mode"),
     (lambda: build_algorithm("cispo", is_clip_low=2.0, is_clip_high=1.5), "is_clip_low (2.0) must be below"),

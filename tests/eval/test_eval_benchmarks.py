@@ -120,7 +120,7 @@ def edit(**changes):
 
 
 @pytest.mark.parametrize("config, rows, message", [
-    (edit(promt="x"), ROWS, r"b\.yaml: promt: Extra inputs are not permitted"),
+    (edit(promt="x"), ROWS, r"b\.yaml: promt: unknown key; allowed: name, description"),
     (edit(prompt="{{ q "), ROWS, r"t: prompt: template error on line 1"),
     (edit(data__fields={"q": "question"}), ROWS, r"record 0 of .*d\.jsonl, field 'q': the record has no key 'question'"),
     (edit(prompt="{{ nothing }}"), ROWS, r"t: prompt of sample 0: 'nothing' is undefined"),
@@ -129,8 +129,8 @@ def edit(**changes):
     (edit(data__path="d.jsonl"), '{"q": "1+1", "a": "2"}\n{"q": oops}\n', r"d\.jsonl: cannot read"),
     (edit(data__path="d.jsonl"), '["not", "an", "object"]\n', r"d\.jsonl: record 1 is a list, expected an object"),
     (edit(data__filter="q == 'none'"), ROWS, r"t: no samples in"),
-    (edit(metrics=["pass@0"]), ROWS, r"metrics: Value error, unknown metric 'pass@0'"),
-    (edit(sampling={"n": 4, "temperature": 0}), ROWS, r"sampling: Value error, n=4 responses at temperature 0"),
+    (edit(metrics=["pass@0"]), ROWS, r"metrics: unknown metric 'pass@0'"),
+    (edit(sampling={"n": 4, "temperature": 0}), ROWS, r"sampling: n=4 responses at temperature 0"),
     (edit(verifier__name="maths"), ROWS, r"b\.yaml: verifier\.name: unknown verifier 'maths'; known: .*math"),
     (edit(verifier__gold="answer"), ROWS, r"verifier refers to field 'answer', not in data.fields \(a, q\)"),
     (edit(data__images=["{{ q }}.png"]), ROWS, r"record 0 of .*: image not found: .*1\+1\.png"),

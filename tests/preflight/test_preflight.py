@@ -74,7 +74,7 @@ def test_five_problems_in_one_recipe_are_all_reported(tmp_path, capsys):
     problems = lines[1:]
     expected = ["not_there.png: no such file", "have no 'answer'; first: sample 3",
                 "gold 'Z' cannot be judged by mcq", f"backbone.model {model}: config.json does not load",
-                "unknown parameter 'eps'", "verifiers.options.math: "]
+                "eps: unknown key; allowed:", "verifiers.options.math: "]
     for text in expected:
         assert sum(text in line for line in problems) == 1, (text, problems)
     assert len(problems) == 6 and "Traceback" not in err
