@@ -1,5 +1,5 @@
 """Checkpoints: DeepSpeed's model + optimizer + scheduler state, plus this run's own state (step,
-sampler position, algorithm state such as DCPO's running statistics, RNG states per rank).
+sampler position, the algorithm's running state (e.g. reward statistics), RNG states per rank).
 
 Layout: <run>/checkpoints/step_<N>/ (DeepSpeed's files + trainer_state_rank<r>.pt + COMPLETE).
 COMPLETE is written last, so a run killed mid-save is never resumed from a half checkpoint;

@@ -1,7 +1,7 @@
 """The training loop (algorithms.md §0.5). One step is one straight line (docs/architecture.md):
 
-    groups  = generate + score (curriculum.select: sampler/DUMP -> rollouts.groups -> group rule,
-              dynamic-sampling rounds, CLPO rewrites)          mmrl/curriculum/step.py, train/rollouts.py
+    groups  = generate + score (curriculum.select: sampler or curriculum -> rollouts.groups -> group rule,
+              refill rounds, rewrite passes)             mmrl/curriculum/step.py, train/rollouts.py
     metrics = update(groups)   declared inputs -> advantages -> micro-batches -> optimizer steps
                                                                mmrl/train/update.py
     sync -> log                weights into the rollout engine; metrics, checkpoint

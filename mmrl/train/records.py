@@ -22,8 +22,8 @@ class Response:
     reward: Optional[float] = None    # None: could not be judged -> left out of the update, counted
     reward_parts: dict[str, float] = field(default_factory=dict)  # the reward's weighted components
     accuracy: Optional[float] = None  # the verifier's accuracy part (curricula and filters read it)
-    advantage: float = 0.0            # the sequence advantage the update used (DUMP learns from it)
-    kl_weight: float = 1.0            # multiplier of this response's KL term (CLPO: lower on hard prompts)
+    advantage: float = 0.0            # the sequence advantage the update used (curricula learn from it)
+    kl_weight: float = 1.0            # multiplier of its KL term (a curriculum may lower it on hard prompts)
     tool_calls: int = 0               # tool calls made while generating it (recipe `tools:`)
     tool_errors: int = 0
     tool_seconds: float = 0.0
@@ -36,14 +36,14 @@ class Response:
 
 @dataclass
 class Group:
-    """One prompt and its responses: the unit of GRPO's advantage normalisation."""
+    """One prompt and its responses: the unit of group-relative advantages."""
     key: int                          # the sample's index in the training data (stable across steps)
     sample: dict                      # the data row (prompt, gold, verifier, metadata)
     prompt: dict                      # encode_prompt output: input_ids [1, L] (+ the family's image tensors)
     images: list = field(default_factory=list)  # PIL images as the engine saw them
     masked_prompt: Optional[dict] = None  # the prompt with masked images, when the algorithm declares it
     responses: list[Response] = field(default_factory=list)
-    rewritten: bool = False           # a curriculum's rewrite of `sample` (CLPO), judged with its gold
+    rewritten: bool = False           # a curriculum rewrote `sample` (judged with the original gold)
 
     @property
     def judged(self) -> list[Response]:
