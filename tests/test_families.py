@@ -96,3 +96,17 @@ def test_a_processor_whose_grid_disagrees_with_the_vision_tower_is_refused(qwen3
             family.check(config, qwen3)
     finally:
         qwen3.image_processor.patch_size = 16
+
+
+def test_hf_batch_keeps_the_family_token_types_when_the_first_prompt_has_none():
+    from mmrl.models.families import QWEN2_VL
+    from mmrl.rollout.hf import _collate
+
+    ids_only = {"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.tensor([[1, 1]])}  # given as token ids
+    image = {"input_ids": torch.tensor([[1, 9, 9, 2]]), "attention_mask": torch.ones(1, 4, dtype=torch.long),
+             "mm_token_type_ids": torch.tensor([[0, 1, 1, 0]]), "pixel_values": torch.ones(8, 3),
+             "image_grid_thw": torch.tensor([[1, 2, 4]])}
+    batch = _collate([ids_only, image], pad_id=0, family=QWEN2_VL)
+    assert batch["input_ids"].tolist() == [[0, 0, 5, 6], [1, 9, 9, 2]]
+    assert batch["mm_token_type_ids"].tolist() == [[0, 0, 0, 0], [0, 1, 1, 0]]
+    assert batch["pixel_values"].shape == (8, 3) and batch["image_grid_thw"].tolist() == [[1, 2, 4]]

@@ -120,10 +120,10 @@ def _collate(encoded: list[dict], pad_id: int, family: Family | None) -> dict:
     width = max(e["input_ids"].shape[1] for e in encoded)
     batch = {}
     for key in ("input_ids", "attention_mask") + (family.per_token if family else ()):
-        if key in encoded[0]:
+        if any(key in e for e in encoded):  # a prompt given as token ids has no mm types: zeros (text)
             fill = pad_id if key == "input_ids" else 0
-            batch[key] = torch.stack([torch.nn.functional.pad(e[key][0], (width - e[key].shape[1], 0), value=fill)
-                                      for e in encoded])
+            rows = [e[key][0] if key in e else torch.zeros_like(e["input_ids"][0]) for e in encoded]
+            batch[key] = torch.stack([torch.nn.functional.pad(r, (width - r.shape[0], 0), value=fill) for r in rows])
     for key in family.per_image if family else ():
         present = [e[key] for e in encoded if key in e]
         if present:
