@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     model_name = "gold" if args.gold else Path(args.model).name
     out = args.out or Path("runs") / "eval" / f"{bench.name}-{model_name}"
     _checks.output_folder("--out", out)
-    if not args.gold:  # a model that cannot be found is one line, before the preflight table
-        from ..models import resolve_model
+    if not args.gold and not Path(args.model).expanduser().is_dir():  # not found (or a hub name): one line
+        from ..models import resolve_model                                  # before the preflight table
         resolve_model(args.model)
     from ..preflight import preflight_benchmark  # data, images, model folder, verifier, golds: before any engine
     preflight_benchmark(bench, None if args.gold else args.model, limit=args.limit, workers=args.workers)
