@@ -48,4 +48,4 @@ def clpo_stage(cfg: CLPOConfig, groups: list, engine: RewriteEngine, gold_key: s
                "clpo/rewrites_asked": len(chosen), "clpo/rewrites_valid": len(valid),
                "clpo/rewritten_hard_kept": len(kept[HARD]), "clpo/rewritten_medium_kept": len(kept[MEDIUM]),
                "clpo/original_kept": len(original), "clpo/fallback_full_batch": int(not mixed)}
-    return (mixed or groups), rewritten, metrics
+    return (mixed or list(groups)), rewritten, metrics  # a copy: the caller extends its own list

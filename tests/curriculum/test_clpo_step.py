@@ -62,6 +62,8 @@ def test_nothing_informative_falls_back_to_the_full_batch_and_bad_rewrites_are_d
     assert m["clpo/rewrites_valid"] == 0    # "hi" is under 10 characters
     assert not engine.rolled and not rewritten
     assert mixed == groups and m["clpo/fallback_full_batch"] == 1
+    groups.append("a group generated later")  # the caller's list grows (rewrites): the batch must not
+    assert len(mixed) == 2
 
 def test_kl_scale_multiplies_each_samples_kl_term():
     torch.manual_seed(0)
