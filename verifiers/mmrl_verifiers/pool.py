@@ -20,9 +20,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import resource
+import signal
 import sys
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable
@@ -170,6 +173,19 @@ def _address_space() -> int:
         return 0
 
 
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while a worker starts (a spawned interpreter keeps an ignored SIGINT ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _worker_main(conn: Connection, memory_mb: int | None, preload: tuple[str, ...]) -> None:
     if memory_mb:  # soft limit only, so a sandbox started from here may set its own
         # on top of what is mapped already: spawn re-imports the parent's main script, and a TRL or
@@ -242,7 +258,8 @@ class VerifierPool:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(target=_worker_main, args=(child, *self._args), daemon=True)
-        process.start()
+        with _sigint_ignored():  # inherited by the child: Ctrl-C is the parent's to handle (it stops
+            process.start()     # the workers); a worker interrupted mid-start printed a traceback
         child.close()
         return _Worker(process, parent)
 
