@@ -210,7 +210,9 @@ class Trainer:
                               seed=torch.randint(0, 2**31 - 1, ()).item() if r.engine == "hf" else None)
 
     def _rollouts(self, sampling, timer: Timer, seed: int, samples: list[dict] | None = None) -> Rollouts:
-        masks = "masked_logp" in self.algo.needs() or "masked_logp_grad" in self.algo.needs()
+        """The engine interface of one step (training samples) or of an evaluation (held-out samples,
+        no masked images: evaluation trains nothing)."""
+        masks = samples is None and bool({"masked_logp", "masked_logp_grad"} & self.algo.needs())
         return Rollouts(self.rollout, self.pool, self.processor, self.recipe, samples or self.samples, self.image_root,
                         str(self.train_file), sampling, timer, self.algo.mask_image if masks else None, seed)
 
@@ -225,7 +227,6 @@ class Trainer:
             return {}
         timer = Timer()
         rollouts = self._rollouts(self._sampling(greedy=True), timer, 0, self.held_out)
-        rollouts.mask_image = None
         groups = rollouts.groups(list(range(self.rank, len(self.held_out), self.world)))
         judged = [resp for g in groups for resp in g.judged]
         return _mean_over_ranks({"eval/accuracy": _mean(x.accuracy for x in judged),
