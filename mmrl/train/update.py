@@ -126,11 +126,12 @@ class Updater:
                                            prompt_keys=[batch.group_of(i).key for i in range(len(batch))],
                                            old_logp=old, **{k: given[k] for k in ADVANTAGE_INPUTS if k in given})
         metrics = {f"advantage/{k}": v for k, v in adv_metrics.items()}
-        seq_adv = (adv * mask).sum(-1) / mask.sum(-1).clamp(min=1) if adv.dim() == 2 else adv
+        seq_adv = (adv * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # advantages are [B, T]
         for (_, response), a in zip(batch.rows, seq_adv.tolist()):
             response.advantage = a
         has_image = torch.tensor([batch.group_of(i).has_image for i in range(len(batch))])
         per_row = {k: v for k, v in given.items() if k != "reward_parts"}
+        rollout = given["rollout_logp"] if "rollout_logp" in given else batch.rollout_logprobs()
 
         merge, n_steps = MetricMerge(algo.reduction), 0
         trainer_logp = torch.zeros(len(batch), batch.T)  # detached, for the gap metric
@@ -139,9 +140,7 @@ class Updater:
         with timer("update"):
             for epoch in range(t.ppo_epochs):
                 for mini in minis:
-                    rollout = given.get("rollout_logp")
-                    scale = algo.loss_scale(mask[mini], None if old is None else old[mini],
-                                            None if rollout is None else rollout[mini])
+                    scale = algo.loss_scale(mask[mini], None if old is None else old[mini], rollout[mini])
                     micros = batch.micro_batches(t.micro_batch_tokens, mini)
                     for k, rows in enumerate(micros):
                         fwd = self.logprobs(engine.module, batch, rows, grad=True, entropy="entropy" in need)
@@ -159,7 +158,7 @@ class Updater:
                         merge(m, float(mask[rows].sum()))
                     n_steps += 1
         metrics.update(merge.result(n_steps))
-        gap = logprob_gap(batch.rollout_logprobs(), trainer_logp if old is None else old, mask)
+        gap = logprob_gap(rollout, trainer_logp if old is None else old, mask)
         metrics.update({"logprob_gap/mean": gap["logprob_gap_mean"], "logprob_gap/max": gap["logprob_gap_max"],
                         "update/optimizer_steps": n_steps,
                         "update/micro_batches": len(batch.micro_batches(t.micro_batch_tokens)),
