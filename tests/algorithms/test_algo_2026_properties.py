@@ -11,12 +11,7 @@ from mmrl.algorithms import (Algorithm, LossInputs, LossScale, Params, build_alg
 from mmrl.algorithms.correction import RolloutCorrection
 from mmrl.errors import UserError
 
-F64 = dict(dtype=torch.float64)
-LOGP = [[-1.0, -0.5, -2.0, -0.1], [-0.3, -1.2, -0.7, 0.0]]
-OLD = [[-1.2, -0.4, -1.0, -0.1], [-0.3, -1.5, -0.2, 0.0]]
-ROLLOUT = [[-1.25, -0.45, -0.9, -0.1], [-0.35, -1.4, -0.9, 0.0]]
-MASK = [[1, 1, 1, 1], [1, 1, 1, 0]]
-ADV = [1.5, -0.8]
+from test_algo_2026_oracles import ADV, F64, LOGP, MASK, OLD, ROLLOUT  # the spec's §6 fixture
 
 
 def grad_of(name, logp, old, adv, mask, **kw):
