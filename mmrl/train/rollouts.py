@@ -35,11 +35,10 @@ class Rollouts:
         """Encode, generate n responses per prompt and score them. `samples[k]` (default the training
         data at keys[k]) stands for the sample with key keys[k] (a rewrite keeps its original's key)."""
         rows = samples if samples is not None else [self.samples[k] for k in keys]
-        groups = [g for k, s in zip(keys, rows) if (g := self._encode(k, s)) is not None]
-        if not groups:
+        encoded = [e for k, s in zip(keys, rows) if (e := self._encode(k, s)) is not None]
+        if not encoded:
             return []
-        from ..rollout import GenRequest
-        requests = [GenRequest(self._text(g), g.images) for g in groups]
+        groups, requests = [g for g, _ in encoded], [request for _, request in encoded]
         with self.timer("rollout"):
             if self.recipe.tools is None:
                 for g, outs in zip(groups, self.engine.generate(requests, self.sampling)):
@@ -77,13 +76,11 @@ class Rollouts:
 
     # ------------------------------------------------------------------
 
-    def _text(self, group: Group) -> str:
-        from ..data import chat_prompt
-        return chat_prompt(self.processor, group.sample, self.recipe.data, len(group.images))
-
-    def _encode(self, key: int, sample: dict) -> Group | None:
-        from ..data import images_or_skip
+    def _encode(self, key: int, sample: dict):
+        """-> (the group without responses, its generation request), or None if the sample is skipped."""
+        from ..data import chat_prompt, images_or_skip
         from ..models import encode_prompt
+        from ..rollout import GenRequest
         r, d = self.recipe, self.recipe.data
         images = images_or_skip(sample, d, self.image_root, f"#{key} of {self.source}")
         if images is None:
@@ -93,7 +90,7 @@ class Rollouts:
             raise UserError(f"sample #{key} of {self.source} has images but the model is text-only")
         group = Group(key, sample, {}, images)
         pixels = (r.backbone.min_pixels, r.backbone.max_pixels)
-        text = self._text(group)
+        text = chat_prompt(self.processor, sample, d, len(images))
         group.prompt = encode_prompt(self.processor, text, images, *pixels)
         if group.prompt["input_ids"].shape[1] > d.max_prompt_tokens:
             self.counts["skipped_long_prompt"] += 1
@@ -102,7 +99,7 @@ class Rollouts:
             rng = random.Random(hash((self.seed, key)))
             group.masked_prompt = encode_prompt(self.processor, text, [self.mask_image(im, rng) for im in images],
                                                 *pixels)
-        return group
+        return group, GenRequest(text, images)
 
     def _score(self, groups: list[Group]) -> None:
         samples = [g.sample for g in groups for _ in g.responses]
