@@ -24,6 +24,12 @@ GPU=${MMRL_GPU:-0}
 want=$(stamp requirements/*.txt verifiers/pyproject.toml pyproject.toml)-gpu$GPU
 have=$(cat "$VENV/.mmrl-stamp" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
+  # The stack takes about 9 GB; the integration tests write up to 10 GB of checkpoints under /tmp.
+  free=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+  if [ "$free" -lt 12 ]; then
+    echo "[setup] error: $(pwd) has ${free} GiB free; the pinned stack needs about 9 GiB and the tests 10 GiB more" >&2
+    exit 2
+  fi
   echo "[setup] installing the pinned stack into $VENV (first time: several minutes)"
   if [ "$GPU" = 1 ]; then
     # gpu.txt replaces the CPU pins of vLLM's torch; gpu-lock.txt pins everything to the resolution

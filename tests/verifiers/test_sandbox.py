@@ -67,6 +67,18 @@ def test_venv_packages_are_importable_read_only(runner):
     assert res.stdout.split() == ["5", sys.prefix]
 
 
+def test_read_only_paths_under_tmp_stay_visible(tmp_path, runner):
+    """A venv or data folder under /tmp (a CI clone lives there) is not hidden by the program's
+    private /tmp: bound read-only at the same path, in cold and warm runs alike."""
+    data = tmp_path / "shared"
+    data.mkdir()
+    (data / "gold.txt").write_text("42")
+    src = f"import pathlib\np = pathlib.Path({str(data / 'gold.txt')!r})\nprint(p.read_text())\np.write_text('0')\n"
+    res = run_sandboxed(PY, files={"main.py": src}, ro_paths=(str(data),), warm=runner == "warm")
+    assert res.stdout == "42\n", res.stderr
+    assert "Read-only file system" in res.stderr and (data / "gold.txt").read_text() == "42"
+
+
 def test_exit_codes_and_stderr_are_reported(runner):
     warm = runner == "warm"
     res = run_sandboxed(PY, files={"main.py": "import sys\nprint('boom', file=sys.stderr)\nsys.exit(3)\n"}, warm=warm)

@@ -20,6 +20,7 @@ import ctypes
 import io
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -28,7 +29,8 @@ import sys
 import types
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 4, 24, 47, 4
 SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING = 250, 1  # x86_64
 JOB = "/job"
@@ -143,13 +145,32 @@ def _run_program(job: dict) -> None:
 
 # --- in the namespace's init (PID 1) ----------------------------------------------------------------
 
+def _mounts_under(top: str) -> list[tuple[str, int]]:
+    """The read-only binds below `top` (a venv or data folder under /tmp, bound by bwrap), each with
+    an O_PATH fd taken before a fresh tmpfs covers `top`, so they can be bound again on top of it."""
+    with open("/proc/self/mountinfo") as f:
+        points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4]) for line in f]  # \040: space
+    below = sorted({p for p in points if p.startswith(top + "/")}, key=lambda p: p.count("/"))
+    return [(p, os.open(p, os.O_PATH)) for p in below]
+
+
+def _rebind_read_only(kept: list[tuple[str, int]]) -> None:
+    for path, fd in kept:  # parents first
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+
+
 def _init(job: dict, fds: list[int], status_w: int) -> None:
     """Set up the run's namespaces, fork the program and wait for it; never returns."""
     try:
         _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare mount+IPC")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount reaches the zygote
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        kept = _mounts_under("/tmp")
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['limits']['tmpfs']},mode=1777")
+        _rebind_read_only(kept)
         _mount(job["dir"], JOB, None, MS_BIND | MS_REC)
         os.chdir(JOB)
         child = os.fork()
