@@ -2,6 +2,7 @@
 
   mmrl eval eval/gsm8k.yaml [--model DIR|smollm2-135m-instruct|smolvl] [--engine vllm|hf]
                             [--limit N] [--n 8] [--set sampling.temperature=0.6] [--out DIR]
+                            [--tools python,zoom]   # the model may call these tools (docs/tools.md)
   mmrl eval eval/gsm8k.yaml --gold          # reference answers as responses: checks the pipeline
   mmrl eval --compare runs/eval/before runs/eval/after [--out DIR]
 
@@ -35,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=_checks.count, help="response length cap (default: the benchmark's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a benchmark key, e.g. data_dir=PATH or sampling.temperature=0.6")
+    p.add_argument("--tools", help="comma-separated tools the model may call while answering, e.g. python "
+                   "(limits: --set tools.max_turns=3; default: the benchmark's tools section)")
     p.add_argument("--gold", action="store_true",
                    help="gold mode: feed the reference answers as responses (no model); should score ~100%%")
     p.add_argument("--out", type=Path, help="output folder")
@@ -67,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.gold and not Path(args.model).expanduser().is_dir():  # not found (or a hub name): one line
         from ..models import resolve_model                                  # before the preflight table
         resolve_model(args.model)
+    if bench.tools is not None and not args.gold:  # unknown tools or a missing sandbox: before any engine
+        from ..tools.registry import check_tools, load_tool_modules
+        load_tool_modules(bench.tools.modules)
+        check_tools(bench.tools.enabled, bench.tools.options)
     from ..preflight import preflight_benchmark  # data, images, model folder, verifier, golds: before any engine
     preflight_benchmark(bench, None if args.gold else args.model, limit=args.limit, workers=args.workers)
 
@@ -94,6 +101,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.overrides)
     if args.gold:  # one response per problem: the reference
         return overrides + ["sampling.n=1", "metrics=[]"]
+    if args.tools is not None:
+        overrides.append(f"tools.enabled={[t.strip() for t in args.tools.split(',') if t.strip()]}")
     if args.temperature is not None:
         overrides.append(f"sampling.temperature={args.temperature}")
     if args.n is not None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import UserError, validation_lines
 from ..recipe import apply_overrides, parse_override
+from ..tools.config import ToolConfig
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
                             autoescape=False)
@@ -79,6 +80,7 @@ class Benchmark(_Strict):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     metrics: list[str] = Field(default_factory=list)   # default: pass@1, pass@n, avg@n, maj@n
     breakdown: list[str] = Field(default_factory=list)  # sample fields to break metrics down by
+    tools: ToolConfig | None = None             # tools the model may call (the recipe's `tools:` section)
     source: Path | None = None                  # the yaml file (set by load_benchmark)
 
     @field_validator("metrics")

@@ -42,8 +42,17 @@ def engine_responder(bench: Benchmark, engine) -> Respond:
         return GenRequest(chat_text(processor, bench.prompt_text(sample), len(images), bench.system), images)
 
     def respond(samples: list[Sample]) -> list[list[dict[str, Any]]]:
-        completions = engine.generate([request(x) for x in samples], sampling)
-        return [[{"text": c.text, "finish_reason": c.finish_reason, "tokens": len(c.token_ids)} for c in group]
-                for group in completions]
+        requests = [request(x) for x in samples]
+        if bench.tools is None:
+            return [[{"text": c.text, "finish_reason": c.finish_reason, "tokens": len(c.token_ids)} for c in group]
+                    for group in engine.generate(requests, sampling)]
+        from ..rollout.multiturn import generate_with_tools
+
+        # deterministic: the same seed gives the same responses whatever the tools' timing
+        rollouts = generate_with_tools(engine, processor, requests, sampling, bench.tools, deterministic=True)
+        # the verifier judges the last policy turn; the whole exchange is kept for reading
+        return [[{"text": r.final_text, "transcript": r.text, "finish_reason": r.finish_reason,
+                  "tokens": len(r.token_ids), "tool_calls": len(r.calls), "tool_errors": r.tool_errors,
+                  "tool_seconds": round(r.tool_time_s, 3), "turns": r.turns} for r in group] for group in rollouts]
 
     return respond

@@ -27,6 +27,13 @@ def write_outputs(out_dir: str | Path, summary: dict[str, Any]) -> Path:
               f"could not judge: {summary['unjudged']}.", "",
               "Statuses: " + ", ".join(f"{k} {v}" for k, v in summary["statuses"].items()), "",
               f"![metrics]({_bar_chart(out / 'metrics.png', summary)})", ""]
+    if "tools" in summary:
+        t = summary["tools"]
+        lines += ["## Tool use", "", "| use rate | calls / response | errors / call | turns / response "
+                  "| score with a tool | score without |", "|---|---|---|---|---|---|",
+                  f"| {_pct(t['use_rate'])} | {t['calls_per_response']:.2f} | {_pct(t['error_rate'])} | "
+                  f"{t['turns_per_response']:.2f} | {_pct(t.get('reward_with_tool'))} | "
+                  f"{_pct(t.get('reward_without_tool'))} |", ""]
     for key, groups in summary.get("breakdown", {}).items():
         names = list(summary["metrics"])
         lines += [f"## By {key}", "", "| " + key + " | problems | " + " | ".join(names) + " |",

@@ -16,6 +16,7 @@ from mmrl_verifiers import VerifierPool
 from .benchmark import Benchmark, Sample
 from .metrics import Response, aggregate, check_metrics, response_counts
 from .store import RunStore
+from ..tools.metrics import ToolUse, tool_metrics
 
 Respond = Callable[[list[Sample]], list[list[dict[str, Any]]]]
 
@@ -96,6 +97,11 @@ def summarize(bench: Benchmark, records: Sequence[dict[str, Any]], metrics: Sequ
                                   **{m: r["value"] for m, r in aggregate(group, metrics, threshold, 200).items()}}
                           for value, group in sorted(groups.items())}
     summary["breakdown"] = breakdown
+    uses = [ToolUse(r["tool_calls"], r["tool_errors"], r.get("tool_seconds", 0.0), r["turns"], g.score)
+            for record, problem in zip(records, problems) for r, g in zip(record["responses"], problem)
+            if "tool_calls" in r]
+    if uses:  # the benchmark ran with tools
+        summary["tools"] = tool_metrics(uses)
     summary["examples"] = _failures(records)
     return summary
 

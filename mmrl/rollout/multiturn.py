@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from ..models.backbone import encode_prompt, tokenizer_of
 from ..tools.calls import ToolCall, first_call
 from ..tools.config import ToolConfig
+from ..tools.metrics import ToolUse
 from ..tools.registry import ToolContext, check_tools, load_tool_modules
 from ..tools.runner import CallRecord, execute
 from ..tools.turns import ToolTurns
@@ -52,6 +53,9 @@ class ToolRollout:
     @property
     def tool_time_s(self) -> float:
         return sum(c.seconds for c in self.calls)
+
+    def use(self, reward: float | None = None) -> ToolUse:
+        return ToolUse(len(self.calls), self.tool_errors, self.tool_time_s, self.turns, reward)
 
 
 @dataclass

@@ -1,26 +1,31 @@
 """Tool-use metrics of a step's rollouts, and the rollout-vs-trainer log-prob gap per policy turn."""
 from __future__ import annotations
 
-from collections import Counter
+from dataclasses import dataclass
 
 
-def tool_metrics(rollouts: list, rewards: list[float | None] | None = None) -> dict[str, float]:
-    """rollouts: ToolRollout; rewards: one per rollout (None = not judged, left out of the split)."""
-    n = max(len(rollouts), 1)
-    calls = sum(len(r.calls) for r in rollouts)
-    out = {"tool_calls_per_response": calls / n,
-           "tool_use_rate": sum(bool(r.calls) for r in rollouts) / n,
-           "tool_errors_per_response": sum(r.tool_errors for r in rollouts) / n,
-           "tool_error_rate": sum(r.tool_errors for r in rollouts) / max(calls, 1),
-           "tool_time_s_per_response": sum(r.tool_time_s for r in rollouts) / n,
-           "turns_per_response": sum(r.turns for r in rollouts) / n}
-    kinds = Counter(c.error for r in rollouts for c in r.calls if c.error)
-    out.update({f"tool_error_{kind}": count / n for kind, count in kinds.items()})
-    if rewards is not None:
-        for used, key in ((True, "reward_with_tool"), (False, "reward_without_tool")):
-            vals = [x for r, x in zip(rollouts, rewards) if bool(r.calls) == used and x is not None]
-            if vals:
-                out[key] = sum(vals) / len(vals)
+@dataclass(frozen=True)
+class ToolUse:
+    """One response's tool use, from a training step or an evaluation alike."""
+    calls: int
+    errors: int
+    seconds: float
+    turns: int
+    reward: float | None = None  # None: not judged (left out of the reward split)
+
+
+def tool_metrics(uses: list[ToolUse]) -> dict[str, float]:
+    """Per response: calls, use rate, errors (and per call), tool seconds, turns; the mean reward of
+    the responses that used a tool and of those that did not."""
+    n, calls = max(len(uses), 1), sum(u.calls for u in uses)
+    out = {"calls_per_response": calls / n, "use_rate": sum(u.calls > 0 for u in uses) / n,
+           "errors_per_response": sum(u.errors for u in uses) / n,
+           "error_rate": sum(u.errors for u in uses) / max(calls, 1),
+           "seconds_per_response": sum(u.seconds for u in uses) / n, "turns_per_response": sum(u.turns for u in uses) / n}
+    for used, key in ((True, "reward_with_tool"), (False, "reward_without_tool")):
+        rewards = [u.reward for u in uses if (u.calls > 0) == used and u.reward is not None]
+        if rewards:
+            out[key] = sum(rewards) / len(rewards)
     return out
 
 

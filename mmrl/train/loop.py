@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..tools.metrics import ToolUse, tool_metrics
 from . import checkpoint as ckpt
 from .distributed import accelerator_env, rank_and_world, single_rank_env
 from .engine import build_policy, build_reference, full_named_parameters
@@ -247,23 +248,16 @@ def step_metrics(groups: list[Group], generated: list[Group], rollouts: Rollouts
             "response/truncation_rate": _mean(x.finish_reason == "length" for x in responses),
             "throughput/tokens_per_s": sum(lengths) / max(time.perf_counter() - rollouts.timer.start, 1e-9),
             "throughput/rollout_tokens_per_s": sum(lengths) / max(seconds.get("rollout", 0.0), 1e-9),
-            **tool_metrics(responses)}
+            **step_tool_metrics(responses)}
 
 
-def tool_metrics(responses: list) -> dict:
+def step_tool_metrics(responses: list) -> dict:
     """Tool use of the step's responses (only when any response made a call or took several turns)."""
     if not any(x.turns > 1 or x.tool_calls for x in responses):
         return {}
-    used = [x for x in responses if x.tool_calls and x.judged]
-    unused = [x for x in responses if not x.tool_calls and x.judged]
-    out = {"tools/calls_per_response": _mean(x.tool_calls for x in responses),
-           "tools/use_rate": _mean(x.tool_calls > 0 for x in responses),
-           "tools/errors_per_response": _mean(x.tool_errors for x in responses),
-           "tools/seconds_per_response": _mean(x.tool_seconds for x in responses),
-           "tools/turns_per_response": _mean(x.turns for x in responses)}
-    out.update({"tools/reward_with_tool": _mean(x.reward for x in used)} if used else {})
-    out.update({"tools/reward_without_tool": _mean(x.reward for x in unused)} if unused else {})
-    return out
+    uses = [ToolUse(x.tool_calls, x.tool_errors, x.tool_seconds, x.turns, x.reward if x.judged else None)
+            for x in responses]
+    return {f"tools/{k}": v for k, v in tool_metrics(uses).items()}
 
 
 def _merge_rounds(per_round: list[dict]) -> dict:

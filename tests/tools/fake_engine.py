@@ -24,6 +24,9 @@ class FakeEngine:
         self.lock = threading.Lock()
 
     def generate(self, requests, sampling):
+        # a plain request (no tools): the engine tokenizes the prompt itself
+        requests = [r if r.prompt_token_ids is not None else
+                    type(r)(r.prompt, r.images, self.tokenizer.encode(r.prompt, add_special_tokens=False)) for r in requests]
         with self.lock:
             self.calls.append((time.monotonic(), [list(r.prompt_token_ids) for r in requests]))
         out = []

@@ -94,8 +94,8 @@ def test_samples_and_prompts_are_batched_and_kept_apart(tokenizer):
     (a, b), engine = run(tokenizer, script, questions=("seven", "nine"), n=2)
     assert [x.final_text for x in a + b] == ["ok 7", "no tool", "ok 9", "no tool"]
     assert len(engine.calls) == 2 and len(engine.calls[1][1]) == 2  # one continuation round for both
-    m = tool_metrics(a + b, [1.0, 0.0, 1.0, 0.5])
-    assert m["tool_use_rate"] == 0.5 and m["reward_with_tool"] == 1.0 and m["reward_without_tool"] == 0.25
+    m = tool_metrics([r.use(reward) for r, reward in zip(a + b, [1.0, 0.0, 1.0, None])])
+    assert m["use_rate"] == 0.5 and m["reward_with_tool"] == 1.0 and m["reward_without_tool"] == 0.0
     assert m["turns_per_response"] == 1.5
 
 

@@ -14,7 +14,7 @@ from mmrl.models import load_processor, resolve_model
 from mmrl.recipe import load_recipe
 from mmrl.rollout import SamplingConfig
 from mmrl.train.batch import Batch
-from mmrl.train.loop import tool_metrics
+from mmrl.train.loop import step_tool_metrics
 from mmrl.train.rollouts import Rollouts
 from mmrl.train.timer import Timer
 
@@ -58,6 +58,6 @@ def test_tool_tokens_are_context_not_loss_and_the_last_turn_is_judged(pool):
     mask = batch.response_mask()
     assert mask[0].tolist()[:len(tokens)] == [float(m) for m in with_tool.policy_mask]
     assert all(lp == 0.0 for lp, m in zip(with_tool.rollout_logp, with_tool.policy_mask) if not m)
-    m = tool_metrics(group.responses)
+    m = step_tool_metrics(group.responses)
     assert m["tools/use_rate"] == 0.5 and m["tools/calls_per_response"] == 0.5
     assert (m["tools/reward_with_tool"], m["tools/reward_without_tool"]) == (with_tool.reward, without.reward)

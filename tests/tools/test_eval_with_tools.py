@@ -1,0 +1,68 @@
+"""`mmrl eval` with tools: the benchmark's tools section (or --tools) runs the multi-turn driver, the
+verifier judges the last policy turn, and the summary splits scores by tool use."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmrl.data.generate import generate_split_files
+from mmrl.eval.benchmark import load_benchmark
+from mmrl.eval.generate import engine_responder
+from mmrl.eval.report import write_outputs
+from mmrl.eval.runner import evaluate
+from mmrl.recipe import load_recipe
+from fake_engine import FakeEngine
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def product_script(context, sample):
+    """Turn 1: a python call computing the asked product (sample 0) or a guess (sample 1);
+    turn 2: the number the tool printed."""
+    if "<|im_start|>tool" in context:
+        return "The answer is " + context.rsplit("<|im_start|>tool\n", 1)[1].split("\n")[0] + "."
+    a, b = re.findall(r"(\d+) \* (\d+)", context)[-1]
+    return f"```python\nprint({a} * {b})\n```" if sample == 0 else "The answer is 12345."
+
+
+def test_eval_with_the_python_tool_judges_the_last_turn_and_splits_by_tool_use(tokenizer, tmp_path):
+    bench = load_benchmark(REPO / "eval" / "products.yaml", ["tools.enabled=[python]", "sampling.n=2",
+                                                             "sampling.temperature=1.0"])
+    engine = FakeEngine(tokenizer, product_script)
+    engine.processor = tokenizer
+    summary = evaluate(bench, tmp_path, engine_responder(bench, engine), {"model": "scripted"}, limit=3, workers=1)
+    records = [json.loads(line) for line in (tmp_path / "samples.jsonl").open()]
+    first = records[0]["responses"][0]
+    assert first["tool_calls"] == 1 and first["turns"] == 2 and first["tool_errors"] == 0
+    assert first["text"] == f"The answer is {records[0]['gold']}." and "print(" in first["transcript"]
+    assert [v["parts"]["accuracy"] for r in records for v in r["verdicts"]] == [1.0, 0.0] * 3
+    tools = summary["tools"]
+    assert (tools["use_rate"], tools["reward_with_tool"], tools["reward_without_tool"]) == (0.5, 1.0, 0.0)
+    assert "## Tool use" in write_outputs(tmp_path, summary).read_text()
+
+
+def test_without_tools_the_summary_has_no_tool_section(tokenizer, tmp_path):
+    bench = load_benchmark(REPO / "eval" / "products.yaml")
+    engine = FakeEngine(tokenizer, lambda context, sample: "```python\nprint(1)\n```")
+    engine.processor = tokenizer
+    summary = evaluate(bench, tmp_path, engine_responder(bench, engine), {"model": "scripted"}, limit=2, workers=1)
+    assert "tools" not in summary and summary["metrics"]["pass@1"]["value"] == 0.0
+
+
+def test_an_unknown_tool_is_named_before_any_model_loads(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mmrl.cli", "eval", str(REPO / "eval" / "products.yaml"),
+                           "--tools", "python,calculator", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown tool(s) ['calculator']" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1  # one line: no engine started, no traceback
+
+
+def test_the_shipped_held_out_set_is_the_python_tool_recipes(tmp_path):
+    recipe = load_recipe(REPO / "recipes" / "tool_python.yaml")
+    _, held = generate_split_files(recipe.data.generate, tmp_path)
+    assert held.read_bytes() == (REPO / "data" / "products" / "held_out.jsonl").read_bytes()
+    assert load_benchmark(REPO / "eval" / "products.yaml").system == recipe.data.system_prompt
