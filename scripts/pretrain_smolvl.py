@@ -116,13 +116,12 @@ def main(argv=None) -> int:
             log.flush()
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.update()
-            if (step + 1) % 50 == 0:
+            if (step + 1) % 20 == 0 or step + 1 == stop:  # a run cut short still leaves its weights
                 plot(losses, png_path)
-    plot(losses, png_path)
-    meta = {"script": "scripts/pretrain_smolvl.py", "seed": str(args.seed), "steps": str(stop),
-            "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
-            "skills": ",".join(skills), "final_loss": f"{losses[-1]:.4f}"}
-    align.save_vision(model, args.out, meta)
+                meta = {"script": "scripts/pretrain_smolvl.py", "seed": str(args.seed), "steps": str(step + 1),
+                        "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
+                        "skills": ",".join(skills), "final_loss": f"{losses[-1]:.4f}"}
+                align.save_vision(model, args.out, meta)
     elapsed = time.time() - started
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); {stop} steps in {elapsed:.0f} s "
           f"({elapsed / stop:.2f} s/step); loss {losses[0]:.3f} -> {losses[-1]:.3f}; curve {png_path}")
