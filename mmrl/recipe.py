@@ -174,6 +174,7 @@ class Logging(Section):
 
 class Checkpoint(Section):
     every: int = Field(0, ge=0)       # save every N steps (0: only at the end)
+    final: bool = True                # save at the end too (false: a throwaway run, e.g. a benchmark)
     keep: int = Field(2, ge=1)        # newest N checkpoints kept
     resume: str = "auto"              # auto | never | a checkpoint folder
     export: bool = True               # plain HF folder (model + processor) at the end

@@ -157,7 +157,7 @@ class Trainer:
                     metrics.update(self.evaluate())
                 self.logger.log(self.step, metrics)
                 every = r.checkpoint.every
-                if (every and self.step % every == 0) or self.step == r.training.steps:
+                if (every and self.step % every == 0) or (r.checkpoint.final and self.step == r.training.steps):
                     self.save()
             summary = self.logger.close(self.run_dir)
             if r.checkpoint.export:

@@ -28,9 +28,9 @@ def product_script(context, sample):
     return f"```python\nprint({a} * {b})\n```" if sample == 0 else "The answer is 12345."
 
 
-def test_eval_with_the_python_tool_judges_the_last_turn_and_splits_by_tool_use(tokenizer, tmp_path):
-    bench = load_benchmark(REPO / "eval" / "products.yaml", ["tools.enabled=[python]", "sampling.n=2",
-                                                             "sampling.temperature=1.0"])
+@pytest.mark.parametrize("tools", [[], ["tools=null", "tools.enabled=[python]"]], ids=["yaml", "override"])
+def test_eval_with_the_python_tool_judges_the_last_turn_and_splits_by_tool_use(tokenizer, tmp_path, tools):
+    bench = load_benchmark(REPO / "eval" / "products.yaml", [*tools, "sampling.n=2", "sampling.temperature=1.0"])
     engine = FakeEngine(tokenizer, product_script)
     engine.processor = tokenizer
     summary = evaluate(bench, tmp_path, engine_responder(bench, engine), {"model": "scripted"}, limit=3, workers=1)
@@ -45,7 +45,7 @@ def test_eval_with_the_python_tool_judges_the_last_turn_and_splits_by_tool_use(t
 
 
 def test_without_tools_the_summary_has_no_tool_section(tokenizer, tmp_path):
-    bench = load_benchmark(REPO / "eval" / "products.yaml")
+    bench = load_benchmark(REPO / "eval" / "products.yaml", ["tools=null"])
     engine = FakeEngine(tokenizer, lambda context, sample: "```python\nprint(1)\n```")
     engine.processor = tokenizer
     summary = evaluate(bench, tmp_path, engine_responder(bench, engine), {"model": "scripted"}, limit=2, workers=1)
@@ -63,6 +63,7 @@ def test_an_unknown_tool_is_named_before_any_model_loads(tmp_path):
 
 def test_the_shipped_held_out_set_is_the_python_tool_recipes(tmp_path):
     recipe = load_recipe(REPO / "recipes" / "tool_python.yaml")
+    bench = load_benchmark(REPO / "eval" / "products.yaml")
+    assert bench.tools == recipe.tools and bench.system == recipe.data.system_prompt
     _, held = generate_split_files(recipe.data.generate, tmp_path)
     assert held.read_bytes() == (REPO / "data" / "products" / "held_out.jsonl").read_bytes()
-    assert load_benchmark(REPO / "eval" / "products.yaml").system == recipe.data.system_prompt
