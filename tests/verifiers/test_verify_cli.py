@@ -231,7 +231,9 @@ def test_real_ctrl_c_keeps_verdicts_and_resume_completes_in_order(tmp_path):
     import os
     import signal
     import time
-    rows = [{"id": i, "response": rf"so \boxed{{{i % 7}}}", "gold": "3"} for i in range(3000)]
+    # enough rows that the run is still going when its first lines appear, even on a loaded machine
+    # (lines are written in order: a slow first chunk holds back all the others)
+    rows = [{"id": i, "response": rf"so \boxed{{{i % 7}}}", "gold": "3"} for i in range(12000)]
     src, out = batch_file(tmp_path, rows), tmp_path / "out.jsonl"
     args = [sys.executable, "-m", "mmrl.cli", "verify", "--batch", str(src), "--out", str(out), "--verifier", "math"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
@@ -239,6 +241,7 @@ def test_real_ctrl_c_keeps_verdicts_and_resume_completes_in_order(tmp_path):
     deadline = time.monotonic() + 120
     while (not out.exists() or out.read_text().count("\n") < 50) and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before the Ctrl-C: give it more rows"
     os.killpg(proc.pid, signal.SIGINT)                          # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err, err
