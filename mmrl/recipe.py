@@ -132,7 +132,9 @@ class Rollout(Section):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(128, ge=1)
-    kv_cache_gb: int = Field(1, ge=1)        # vLLM CPU KV cache in GiB (VLLM_CPU_KVCACHE_SPACE)
+    # vLLM's KV cache (allocated up front), GiB; auto: what one step needs to hold all its sequences at
+    # once (prompts_per_step x n samples of up to data.max_prompt_tokens + max_new_tokens), not a fixed size
+    kv_cache_gb: Union[Annotated[float, Field(gt=0)], Literal["auto"]] = "auto"
     dtype: Literal["float32", "bfloat16", "auto"] = "auto"
 
 

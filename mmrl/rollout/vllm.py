@@ -6,6 +6,7 @@ in shared/spec/vllm_cpu_sync.md. The same code runs the CUDA vLLM on GPU nodes."
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -37,13 +38,38 @@ def _quiet_lazy_import_placeholders() -> None:
     wrapper._mmrl_quiet = True
 
 
+KV_BLOCK = 128  # tokens per KV-cache block (vLLM-CPU's default; GPU blocks are smaller, so this errs large)
+
+
+@dataclass(frozen=True)
+class KVNeed:
+    """The KV cache one step needs to hold all its sequences at once: each prompt's full blocks once
+    (prefix caching shares them among its n samples), and per sample the prompt's last partial block
+    plus the response. Sized for the longest allowed prompt, so shorter ones leave room to spare."""
+    prompts: int
+    n: int
+    prompt_tokens: int
+    new_tokens: int
+
+    def tokens(self) -> int:
+        per_sample = -(-(KV_BLOCK - 1 + self.new_tokens) // KV_BLOCK)
+        return self.prompts * (self.prompt_tokens // KV_BLOCK + self.n * per_sample) * KV_BLOCK
+
+
+def kv_bytes_per_token(config, dtype: torch.dtype) -> int:
+    text = getattr(config, "text_config", None) or config
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    return text.num_hidden_layers * 2 * text.num_key_value_heads * head_dim * dtype.itemsize
+
+
 class VLLMEngine:
     def __init__(self, model_dir, dtype="auto", max_prompt_len=None, max_model_len=2048, min_pixels=None,
-                 max_pixels=None, threads=1, kv_cache_gb=1, seed=0, max_images=1, gpu_memory_utilization=0.3):
+                 max_pixels=None, threads=1, kv_cache: float | KVNeed = 1.0, seed=0, max_images=1,
+                 gpu_memory_utilization=0.3):
         """threads: torch/OpenMP threads of this process, set before the engine starts (None = leave);
-        kv_cache_gb: KV cache on the CPU (allocated up front); gpu_memory_utilization: on GPU nodes."""
+        kv_cache: the KV cache (allocated up front) in GiB, or sized to a step's need (KVNeed);
+        gpu_memory_utilization: on GPU nodes, without a KV size."""
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: tensors pass without copies
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gb)
         if threads:
             set_threads(threads)  # must precede LLM(): its worker disables torch.set_num_threads
         from transformers import AutoConfig
@@ -63,9 +89,15 @@ class VLLMEngine:
         if self.family:  # the preprocessor cache is off: a known source of host-memory growth in VLM RL
             mm = dict(limit_mm_per_prompt={"image": max_images, "video": 0}, mm_processor_cache_gb=0,
                       mm_processor_kwargs=self.family.engine_pixel_kwargs(min_pixels, max_pixels))
-        dtype = str(torch_dtype(dtype)).removeprefix("torch.")
+        dtype = torch_dtype(dtype)
+        if isinstance(kv_cache, KVNeed):
+            tokens = max(kv_cache.tokens(), -(-max_model_len // KV_BLOCK) * KV_BLOCK)  # one full-length sequence fits
+            self.kv_cache_bytes = tokens * kv_bytes_per_token(self.config, dtype)
+        else:
+            self.kv_cache_bytes = int(kv_cache * 2**30)
         _quiet_lazy_import_placeholders()
-        self.llm = LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, enforce_eager=True, seed=seed,
+        self.llm = LLM(model=str(path), dtype=str(dtype).removeprefix("torch."), max_model_len=max_model_len,
+                       enforce_eager=True, seed=seed, kv_cache_memory_bytes=self.kv_cache_bytes,
                        logprobs_mode="processed_logprobs",  # log-probs of the distribution actually sampled from
                        generation_config="vllm",  # no sampling defaults from the model folder
                        gpu_memory_utilization=gpu_memory_utilization, **mm)

@@ -134,8 +134,12 @@ class Trainer:
         if r.rollout.engine == "hf":
             engine = build_engine("hf", self.model_dir, dtype=self.dtype, **pixels)
         else:
+            from ..rollout.vllm import KVNeed
+            kv = r.rollout.kv_cache_gb
+            if kv == "auto":
+                kv = KVNeed(r.rollout.prompts_per_step, r.rollout.n, r.data.max_prompt_tokens, r.rollout.max_new_tokens)
             engine = build_engine("vllm", self.model_dir, dtype=r.rollout.dtype, threads=r.training.cpu_threads,
-                                  kv_cache_gb=r.rollout.kv_cache_gb, seed=r.training.seed + self.rank,
+                                  kv_cache=kv, seed=r.training.seed + self.rank,
                                   max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens, **pixels)
         engine.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
         return engine
