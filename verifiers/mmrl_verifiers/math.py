@@ -20,7 +20,7 @@ from latex2sympy2_extended import NormalizationConfig
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from .format import PRESETS, answer_region, boxed_contents, check_format, compose
-from .math_guard import malformed_gold, symbol_guard, truncated_gold
+from .math_guard import computation_guard, is_percent, malformed_gold, symbol_guard, truncated_gold
 from .verdict import Verdict
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout disabled" warnings: intended
@@ -86,11 +86,6 @@ def too_big(expr: sympy.Basic) -> bool:
     return False
 
 
-def _is_percent(x) -> bool:
-    """Math-Verify reads `50\\%` and `$\\boxed{10}$ percent` as 50·UnevaluatedExpr(1/100)."""
-    return isinstance(x, sympy.Mul) and sympy.UnevaluatedExpr(sympy.Rational(1, 100)) in x.args
-
-
 def _number(x) -> sympy.Expr | None:
     """x as a finite real sympy number (exact where possible), or None."""
     if not isinstance(x, sympy.Expr) or not x.is_number:
@@ -132,12 +127,12 @@ def numbers_equal(g: sympy.Expr, p: sympy.Expr, precision: int | None = None,
 def same_answer(gold: tuple, pred: list, precision: int | None = None,
                 abs_tol: float | None = None) -> tuple[bool, str]:
     """(equal?, how) for parsed gold and prediction."""
-    guard = symbol_guard(gold, pred)
+    guard = symbol_guard(gold, pred) or computation_guard(gold, pred)
     if guard is not None:
         return guard
     g = next((x for x in gold if isinstance(x, sympy.Basic)), None)
     p = next((x for x in pred if isinstance(x, sympy.Basic)), None)
-    if g is not None and p is not None and not (_is_percent(g) or _is_percent(p)):  # §2.4.4: keep
+    if g is not None and p is not None and not (is_percent(g) or is_percent(p)):  # §2.4.4: keep
         # Math-Verify's percent rules (50% = 0.5 = 50)
         p_big, g_big = too_big(p), too_big(g)
         if p_big and not g_big:
@@ -236,4 +231,7 @@ def verify_math(response: str, gold, think_mode: str = "auto", answer_format: st
     equal, how = same_answer(gold_parsed, pred, precision, abs_tol)
     if equal:
         return result("ok", "", 1.0, extracted, compared=how)
+    if how == "computation_guard":
+        return result("wrong", f"{extracted[:80]!r} is a computation, not its value (gold {gold_text[:80]!r})", 0.0,
+                      extracted, compared=how)
     return result("wrong", f"{extracted[:80]!r} != {gold_text[:80]!r}", 0.0, extracted, compared=how)

@@ -7,12 +7,19 @@
    symbolic gold, and the exact gold could fail depending on the words before it. The rule: a gold
    with symbols never matches a purely numeric answer, nor a numeric gold an answer with symbols;
    and where a parse dropped symbols its value is not trusted, the answers' text is compared.
+3. A computation is not an answer: Math-Verify evaluates `206 * 957` (or `2^{10}`, `3+4`) and finds it
+   equal to the gold 197142, so a policy that restates the question's arithmetic scores as if it had
+   done it (seen: SmolLM2 learned exactly that in 10 steps of the python-tool recipe). The rule: a
+   gold that is a plain number (an integer, decimal, fraction or percentage as written) is answered
+   only by a plain number; a numeric expression is a wrong answer (as PRM800K's grader requires
+   integer answers for integer golds).
 
 Symbols are read from the LaTeX text: single letters (with a subscript) and Greek letters, outside
 \\text{...}-like blocks; `e` and `i` are constants, multi-letter words are units or prose.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import sympy
@@ -74,6 +81,48 @@ def malformed_gold(text: str) -> str | None:
     if not _ENV.search(body) and re.search(r"(?<!\\)&|\\\\", body):
         return "a table separator (& or \\\\) outside an environment"
     return None
+
+
+PERCENT = sympy.UnevaluatedExpr(sympy.Rational(1, 100))
+
+
+def is_percent(x) -> bool:
+    """Math-Verify reads `50\\%` and `$\\boxed{10}$ percent` as 50·UnevaluatedExpr(1/100)."""
+    return isinstance(x, sympy.Mul) and PERCENT in x.args
+
+
+def plain_number(x) -> bool:
+    """A number as an answer writes it (197142, -3, 0.5, 1/2, \\frac{5}{7}, 50%), not a computation
+    whose value it is (206*957, 2^{10}, 3+4, \\sqrt{4})."""
+    if isinstance(x, (sympy.Integer, sympy.Rational, sympy.Float)):
+        return True
+    if is_percent(x):
+        rest = [a for a in x.args if a != PERCENT]
+        return len(rest) == 1 and plain_number(rest[0])
+    if isinstance(x, sympy.Mul) and len(x.args) == 2:  # a/b as written: Mul(a, Pow(b, -1)), in lowest terms
+        whole = [a for a in x.args if isinstance(a, sympy.Integer)]
+        over = [a for a in x.args if isinstance(a, sympy.Pow) and a.exp == -1 and isinstance(a.base, sympy.Integer)]
+        return (len(whole) == 1 and len(over) == 1 and abs(over[0].base) > 1
+                and sympy.gcd(whole[0], over[0].base) == 1)
+    return False
+
+
+_INT_FRAC = re.compile(r"\s*-?\s*\\[dt]?frac\{(\d+)\}\{(\d+)\}\s*")
+
+
+def computation_guard(gold, pred) -> tuple[bool, str] | None:
+    """(False, "computation_guard") when a plain-number gold is answered by a numeric expression."""
+    g, p = _expr(gold), _expr(pred)
+    if g is None or p is None or not plain_number(g):
+        return None
+    unreduced = _INT_FRAC.fullmatch(_rhs(_text(pred) or ""))  # \frac{394284}{2}: the parse already divided
+    if plain_number(p) and not (unreduced and math.gcd(*map(int, unreduced.groups())) > 1):
+        return None
+    try:
+        numeric = bool(p.is_number)
+    except Exception:  # an odd sympy object: no opinion on it
+        return None
+    return (False, "computation_guard") if numeric else None
 
 
 def _expr(parsed) -> sympy.Basic | None:
