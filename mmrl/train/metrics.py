@@ -107,8 +107,12 @@ def plot_rewards(history: list[dict], path: Path) -> None:
 
     steps = [r["step"] for r in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in ("reward/mean", "accuracy"):
-        ax.plot(steps, [r.get(key, float("nan")) for r in history], marker=".", label=key)
+    for key in ("reward/mean", "accuracy", "tools/use_rate"):  # tool use only where the recipe has tools
+        if any(key in r for r in history):
+            ax.plot(steps, [r.get(key, float("nan")) for r in history], marker=".", label=key)
+    held = [(r["step"], r["eval/accuracy"]) for r in history if "eval/accuracy" in r]
+    if held:  # greedy held-out accuracy: before training and at the evaluation steps
+        ax.plot(*zip(*held), marker="s", linestyle="--", label="held-out accuracy")
     ax.set_xlabel("step")
     ax.legend()
     ax.grid(alpha=0.3)
