@@ -15,7 +15,7 @@ CAD = [f"data_dir={SHARED / 'cadprompt'}"]
 
 COUNTS = {"gsm8k": 1319, "math500": 500, "aime24": 30, "aime25": 30, "amc23": 40, "humaneval": 164,
           "mbpp": 500, "mbpp_plus": 378, "mathvision": 304, "geometry3k": 10, "mathverse": 788, "cadprompt": 200,
-          "scenes": 168, "scenes_grounding": 24, "scenes_gui": 24}
+          "scenes": 168, "scenes_grounding": 24, "scenes_gui": 24, "products": 200}
 
 
 def bench(name, *overrides):
