@@ -33,7 +33,8 @@ def test_a_plain_number_gold_takes_no_expression(response, gold):
     ("The answer is 197142.", "197142"), ("The answer is 197,142.", "197142"), (r"\boxed{197142}", "197142"),
     (r"\boxed{\frac{1}{2}}", "0.5"), (r"\boxed{1/2}", "0.5"), (r"\boxed{0.5}", r"\frac{1}{2}"), (r"\boxed{-1/2}", "-0.5"),
     (r"\boxed{-\frac{5}{7}}", "-5/7"), (r"\boxed{50\%}", "0.5"), (r"\boxed{50\%}", r"50\%"), (r"\boxed{x=2}", "2"),
-    (r"\boxed{10\text{ cm}}", "10"), (r"\boxed{0.333333}", r"\frac{1}{3}"), (r"\boxed{1e3}", "1000")])
+    (r"\boxed{10\text{ cm}}", "10"), (r"\boxed{0.333333}", r"\frac{1}{3}"), (r"\boxed{1e3}", "1000"),
+    (r"\boxed{\frac{10}{4}}", r"\frac{10}{4}"), (r"\boxed{\frac{5}{2}}", r"\frac{10}{4}")])  # a gold as its dataset wrote it
 def test_every_writing_of_the_number_itself_still_counts(response, gold):
     assert judged(response, gold, answer_format="boxed" if "boxed" in response else "free").parts["accuracy"] == 1.0
 

@@ -110,13 +110,18 @@ def plain_number(x) -> bool:
 _INT_FRAC = re.compile(r"\s*-?\s*\\[dt]?frac\{(\d+)\}\{(\d+)\}\s*")
 
 
+def _unreduced(parsed) -> bool:
+    """`\\frac{394284}{2}`: a fraction not in lowest terms, which the parse already divided."""
+    m = _INT_FRAC.fullmatch(_rhs(_text(parsed) or ""))
+    return bool(m) and math.gcd(*map(int, m.groups())) > 1
+
+
 def computation_guard(gold, pred) -> tuple[bool, str] | None:
     """(False, "computation_guard") when a plain-number gold is answered by a numeric expression."""
     g, p = _expr(gold), _expr(pred)
     if g is None or p is None or not plain_number(g):
         return None
-    unreduced = _INT_FRAC.fullmatch(_rhs(_text(pred) or ""))  # \frac{394284}{2}: the parse already divided
-    if plain_number(p) and not (unreduced and math.gcd(*map(int, unreduced.groups())) > 1):
+    if plain_number(p) and not (_unreduced(pred) and not _unreduced(gold)):
         return None
     try:
         numeric = bool(p.is_number)
