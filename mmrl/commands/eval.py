@@ -70,11 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.gold and not Path(args.model).expanduser().is_dir():  # not found (or a hub name): one line
         from ..models import resolve_model                                  # before the preflight table
         resolve_model(args.model)
-    if bench.tools is not None and not args.gold:  # unknown tools or a missing sandbox: before any engine
-        from ..tools.registry import check_tools, load_tool_modules
-        load_tool_modules(bench.tools.modules)
-        check_tools(bench.tools.enabled, bench.tools.options)
-    from ..preflight import preflight_benchmark  # data, images, model folder, verifier, golds: before any engine
+    from ..preflight import preflight_benchmark  # data, images, tools, model, verifier, golds: before any engine
     preflight_benchmark(bench, None if args.gold else args.model, limit=args.limit, workers=args.workers)
 
     if args.gold:

@@ -9,6 +9,7 @@ from ..errors import UserError
 from .golds import SELF_ANSWERING, GoldCase, GoldCheck, first_per_verifier
 from .model import check_model
 from .report import Report
+from .tools import check_tools
 from .verifiers import check_names
 
 
@@ -45,6 +46,8 @@ def preflight_benchmark(bench, model: str | None, limit: int | None = None, work
                       item if full else {**item, "response": ""}, full)
              for where, item in first_per_verifier([(w, i) for w, i in items if i["verifier"] in valid])
              for full in [item["verifier"] in SELF_ANSWERING]]
+    if model is not None:  # gold mode calls no tool
+        check_tools(report, bench.tools)
     golds = GoldCheck(cases, workers)  # its workers start while the model folder loads
     try:
         if model is None:

@@ -3,7 +3,7 @@ vLLM or any weights load. `mmrl train --dry-run` runs it in full; every real run
 
 Order: data files (exist, parse, prompt/gold keys, verifier fields) -> images (exist, decode) ->
 verifiers (names, option values of the recipe and of every sample's columns) -> algorithm
-(parameters, group size) -> golds start in the verifier pool (the first few per verifier) -> model
+(parameters, group size) -> tools -> golds start in the verifier pool (the first few per verifier) -> model
 (config + tokenizer/processor, no weights; the pool's workers spawn meanwhile) -> golds collected.
 A check whose input failed is skipped; every other check still runs, so all problems show at once.
 """
@@ -16,6 +16,7 @@ from ..errors import UserError
 from .golds import GoldCase, GoldCheck, first_per_verifier, gold_response
 from .model import check_model
 from .report import Report
+from .tools import check_tools
 from .verifiers import check_verifier_names
 
 PREVIEW_SIZE = 64   # --dry-run checks this many generated samples per split (in a temporary folder)
@@ -32,6 +33,7 @@ def preflight_recipe(recipe, generate_into: Path, preview: bool = False) -> Repo
     _images(report, recipe, samples, splits)
     valid = check_verifier_names(report, recipe, used)
     _algorithm(report, recipe)
+    check_tools(report, recipe.tools)
     items = _items(report, recipe, samples.get("train") or [], splits.get("train"), valid)
     golds = _golds(items, recipe.verifiers.workers)
     try:

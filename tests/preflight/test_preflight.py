@@ -171,3 +171,17 @@ def test_a_sample_column_with_a_value_its_verifier_refuses_is_named(tmp_path, ca
     assert code == 2
     (line,) = [l for l in err.splitlines() if "refuses" in l]
     assert "1 samples give option values their verifier refuses; first: sample 2 of" in line and "choices" in line
+
+
+def test_tools_are_checked_before_the_training_stack(capsys):
+    """An unknown tool or an unimportable tools module is a preflight line, not a crash at the first
+    rollout after DeepSpeed and vLLM have loaded."""
+    recipe = ROOT / "recipes" / "tool_python.yaml"
+    code, out, err = dry_run(capsys, recipe, "tools.enabled=[python,calculator]", "tools.modules=[no_such_tools_module]")
+    assert code == 2
+    assert "tools.modules: cannot import 'no_such_tools_module'" in err
+    code, out, err = dry_run(capsys, recipe, "tools.enabled=[python,calculator]")
+    assert code == 2 and "tools.enabled: unknown tool(s) ['calculator']" in err and "Traceback" not in err
+    code, out, err = dry_run(capsys, recipe)
+    assert code == 0, err
+    assert "tools" in out and "python" in out
