@@ -6,7 +6,7 @@ vision tower and its merger (4.6M parameters) learn to describe rendered scenes:
 the shapes, text and GUI screens, never the RL question formats. Deterministic for a given seed and
 thread count. Writes the vision weights (bf16 safetensors, ~9 MB), a loss log and a loss-curve PNG.
 
-    nice -n 10 python scripts/pretrain_smolvl.py --out runs/align/vision.safetensors          # ~16 min on 2 quiet cores
+    nice -n 10 python scripts/pretrain_smolvl.py --out runs/align/vision.safetensors          # ~16 min on 2 quiet cores (estimated)
     nice -n 10 python scripts/pretrain_smolvl.py --out /tmp/v.safetensors --max-steps 3 --batch-size 2
 """
 from __future__ import annotations
