@@ -68,3 +68,22 @@ def test_the_shipped_held_out_set_is_the_python_tool_recipes(tmp_path):
     assert bench.tools == recipe.tools and bench.system == recipe.data.system_prompt
     _, held = generate_split_files(recipe.data.generate, tmp_path)
     assert held.read_bytes() == (REPO / "data" / "products" / "held_out.jsonl").read_bytes()
+
+
+@pytest.mark.integration
+def test_real_eval_with_the_python_tool_on_smollm2(tmp_path):
+    """The real CLI, SmolLM2 on the transformers engine, the real sandbox: every response carries its
+    tool use and the summary its tool table (whatever the model chose to do)."""
+    out = tmp_path / "o"
+    proc = subprocess.run([sys.executable, "-m", "mmrl.cli", "eval", str(REPO / "eval" / "products.yaml"), "--engine", "hf",
+                           "--limit", "2", "--n", "2", "--temperature", "1.0", "--max-new-tokens", "64", "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "samples.jsonl").open()]
+    responses = [r for rec in records for r in rec["responses"]]
+    assert len(responses) == 4 and all(r["turns"] == r["tool_calls"] + 1 or r["finish_reason"] != "stop"
+                                       for r in responses)
+    assert all({"transcript", "tool_calls", "tool_errors", "tool_seconds"} <= set(r) for r in responses)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tools"]["use_rate"] == sum(r["tool_calls"] > 0 for r in responses) / 4
+    assert "## Tool use" in (out / "report.md").read_text()
