@@ -156,6 +156,8 @@ class Training(Section):
     deterministic: bool = False               # deterministic kernels and sampling (for exact resume)
     reuse_logprobs: bool = True               # one epoch, one mini-batch: pi_old = the training forward's own
                                               # log-probs (ratio 1, same gradient), no separate no-grad pass
+    share_prompt: bool = True                 # text prompts: a group's prompt runs once in the trainer's
+                                              # forward (Prefix Grouper; same log-probs and gradients)
 
     @property
     def cpu_threads(self) -> int:

@@ -36,6 +36,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skills", default="", help="comma-separated scene skills (default: all, GUI included)")
     p.add_argument("--model", default="smolvl", help="the VLM to align (built-in name or folder)")
+    p.add_argument("--dtype", choices=["auto", "fp32"], default="auto",
+                   help="auto: the frozen language model in bf16 and bf16 autocast where the CPU has bf16 "
+                        "(the trained tower keeps fp32 weights); fp32: everything in fp32")
     args = p.parse_args(argv)
     if args.out.suffix != ".safetensors":
         p.error(f"--out {args.out}: must end in .safetensors")
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
     import torch
     from tqdm import tqdm
 
-    from mmrl.models.backbone import load_policy
+    from mmrl.models.backbone import load_policy, torch_dtype
     from mmrl.scenes import align, build, gui
 
     skills = tuple(s for s in args.skills.split(",") if s) or build.SKILLS
@@ -91,6 +94,10 @@ def main(argv=None) -> int:
     model, processor = load_policy(args.model, dtype="fp32")
     model.requires_grad_(False)
     model.model.visual.requires_grad_(True)   # vision tower + merger; the language model stays frozen
+    low = torch_dtype(args.dtype)
+    if low != torch.float32:  # the frozen model is only read: store it in bf16 (no cast per forward)
+        model.model.language_model.to(low)
+    autocast = torch.autocast("cpu", dtype=low, enabled=low != torch.float32)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
@@ -104,7 +111,8 @@ def main(argv=None) -> int:
             inputs = align.collate(processor, batch)
             for group in opt.param_groups:
                 group["lr"] = schedule(step, args.steps, args.lr)
-            loss = model(**inputs).loss
+            with autocast:
+                loss = model(**inputs).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -120,7 +128,8 @@ def main(argv=None) -> int:
                 plot(losses, png_path)
                 meta = {"script": "scripts/pretrain_smolvl.py", "seed": str(args.seed), "steps": str(step + 1),
                         "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
-                        "skills": ",".join(skills), "final_loss": f"{losses[-1]:.4f}"}
+                        "skills": ",".join(skills), "final_loss": f"{losses[-1]:.4f}", "dtype": str(low).removeprefix("torch."),
+                        "threads": str(args.threads)}
                 align.save_vision(model, args.out, meta)
     elapsed = time.time() - started
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); {stop} steps in {elapsed:.0f} s "

@@ -51,7 +51,8 @@ def engine_responder(bench: Benchmark, engine) -> Respond:
         # deterministic: the same seed gives the same responses whatever the tools' timing
         rollouts = generate_with_tools(engine, processor, requests, sampling, bench.tools, deterministic=True)
         # the verifier judges the last policy turn; the whole exchange is kept for reading
-        return [[{"text": r.final_text, "transcript": r.text, "finish_reason": r.finish_reason,
+        return [[{"text": r.final_text, "transcript": r.text, "finish_reason": r.judged_finish_reason,
+                  "ended": r.finish_reason,
                   "tokens": len(r.token_ids), "tool_calls": len(r.calls), "tool_errors": r.tool_errors,
                   "tool_seconds": round(r.tool_time_s, 3), "turns": r.turns} for r in group] for group in rollouts]
 

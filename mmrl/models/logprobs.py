@@ -19,18 +19,34 @@ def token_logprobs(model, input_ids, attention_mask, completion_mask, mm_inputs=
     over the completion, for its M-RoPE positions)."""
     hidden = _last_hidden(model, input_ids, attention_mask, mm_inputs or {})
     rows, cols = completion_mask[:, 1:].bool().nonzero(as_tuple=True)  # hidden at t predicts token t+1
-    states, targets = hidden[rows, cols], input_ids[rows, cols + 1]
+    scores = _scores(model, hidden[rows, cols], input_ids[rows, cols + 1], temperature, with_entropy, chunk_size)
+    return _placed(input_ids.shape, (rows, cols + 1), scores, with_entropy)
+
+
+def packed_logprobs(model, packed, shape, temperature=1.0, with_entropy=False, chunk_size=512):
+    """token_logprobs over shared-prompt rows (mmrl.models.shared_prompt.PackedRows): float32 [b, T]
+    (`shape`), response r's token t at [r, t], 0 elsewhere; the same numbers as the unshared rows."""
+    hidden = model.base_model(input_ids=packed.input_ids, attention_mask=packed.attention_mask,
+                              position_ids=packed.position_ids, use_cache=False).last_hidden_state
+    scores = _scores(model, hidden[packed.source], packed.targets, temperature, with_entropy, chunk_size)
+    return _placed(shape, packed.dest, scores, with_entropy)
+
+
+def _scores(model, states, targets, temperature, with_entropy, chunk_size) -> list[tuple]:
+    """The LM head on the scored positions only, in chunks (each recomputed in backward)."""
     score = partial(_score_chunk, model.get_output_embeddings(), float(temperature), with_entropy)
     parts = []
     for start in range(0, len(targets), chunk_size):
         args = (states[start:start + chunk_size], targets[start:start + chunk_size])
         parts.append(checkpoint(score, *args, use_reentrant=False) if torch.is_grad_enabled() else score(*args))
-    where = (rows, cols + 1)
-    zeros = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
-    logprobs = zeros.index_put(where, torch.cat([p[0] for p in parts]) if parts else zeros[where])
-    if not with_entropy:
-        return logprobs
-    return logprobs, zeros.index_put(where, torch.cat([p[1] for p in parts]) if parts else zeros[where])
+    return parts
+
+
+def _placed(shape, where, parts, with_entropy):
+    zeros = torch.zeros(shape, dtype=torch.float32, device=where[0].device)
+    placed = [zeros.index_put(where, torch.cat([p[k] for p in parts]) if parts else zeros[where])
+              for k in range(2 if with_entropy else 1)]
+    return tuple(placed) if with_entropy else placed[0]
 
 
 def _last_hidden(model, input_ids, attention_mask, mm_inputs):

@@ -47,6 +47,12 @@ class ToolRollout:
         return len(self.turn_spans)
 
     @property
+    def judged_finish_reason(self) -> str:
+        """The ending as verifiers know it (stop | length): a response stopped at the turn limit is
+        judged on its last policy turn like one that stopped."""
+        return "length" if self.finish_reason == "length" else "stop"
+
+    @property
     def tool_errors(self) -> int:
         return sum(c.error is not None for c in self.calls)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..models.batch import sequence_batch
+from ..models.shared_prompt import PackedRows, pack, plan
 from .records import Group, Response
 
 
@@ -65,6 +66,30 @@ class Batch:
                 cur = []
             cur.append(i)
         return out + [cur] if cur else out
+
+    @property
+    def text_only(self) -> bool:
+        """True when no prompt carries multimodal tensors (then prompts can be shared, see packed)."""
+        return all(set(g.prompt) <= {"input_ids", "attention_mask"} for g in self.groups)
+
+    def shared_micro_batches(self, token_budget: int, rows: list[int] | None = None) -> list[list[list[int]]]:
+        """Like micro_batches, for shared-prompt rows: per micro-batch, its packed rows, each a list
+        of responses of one group (their prompt counted once)."""
+        rows = list(range(len(self.rows))) if rows is None else rows
+        by_group: dict[int, list[tuple[int, int]]] = {}
+        for i in rows:
+            by_group.setdefault(self.rows[i][0], []).append((i, len(self.rows[i][1].tokens)))
+        return plan([(self.groups[g].prompt["input_ids"].shape[1], members) for g, members in by_group.items()],
+                    token_budget)
+
+    def packed(self, micro: list[list[int]]) -> PackedRows:
+        """Shared-prompt rows of a micro-batch; its responses are numbered in flattened order."""
+        rows, k = [], 0
+        for row in micro:
+            prompt = self.group_of(row[0]).prompt["input_ids"][0]
+            rows.append((prompt, [(k + j, self.rows[i][1].tokens) for j, i in enumerate(row)]))
+            k += len(row)
+        return pack(rows, self.pad_id)
 
     def inputs(self, idx: list[int], masked: bool = False) -> dict:
         """Right-padded input_ids, attention_mask, completion_mask [b, L] and mm_inputs of rows idx;

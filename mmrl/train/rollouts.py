@@ -69,8 +69,8 @@ class Rollouts:
         for g, outs in zip(groups, outputs):
             if any(o.images for o in outs):
                 raise UserError("tools that return images (zoom) are not wired into training yet (docs/tools.md)")
-            g.responses = [Response(o.token_ids, o.logprobs, o.final_text, "length" if o.finish_reason == "length"
-                                    else "stop", policy_mask=o.policy_mask, tool_calls=len(o.calls),
+            g.responses = [Response(o.token_ids, o.logprobs, o.final_text, o.judged_finish_reason,
+                                    policy_mask=o.policy_mask, tool_calls=len(o.calls),
                                     tool_errors=o.tool_errors, tool_seconds=o.tool_time_s, turns=o.turns)
                            for o in outs if o.token_ids]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..algorithms import LossInputs
-from ..models.logprobs import token_logprobs
+from ..models.logprobs import packed_logprobs, token_logprobs
 from ..rollout.gap import logprob_gap
 from .batch import Batch
 from .records import Group
@@ -47,8 +47,9 @@ STEP_PROVIDERS = {
 }
 # Per-micro-batch inputs with gradient: computed beside the loss's own forward.
 MICRO_PROVIDERS = {
-    "entropy": lambda u, b, rows, fwd: fwd[1],
-    "masked_logp_grad": lambda u, b, rows, fwd: u.logprobs(u.models.policy.module, b, rows, masked=True, grad=True)[0],
+    "entropy": lambda u, b, micro, fwd: fwd[1],
+    "masked_logp_grad": lambda u, b, micro, fwd: u.logprobs(u.models.policy.module, b, micro, masked=True,
+                                                            grad=True)[0],
 }
 MICRO_FIELD = {"entropy": "entropy", "masked_logp_grad": "masked_logp"}
 ADVANTAGE_INPUTS = ("ref_logp", "reward_parts")  # the per-step inputs advantages() may read
@@ -95,10 +96,28 @@ class Updater:
 
     # ------------------------------------------------------------------ forwards
 
-    def logprobs(self, model, batch: Batch, rows: list[int], masked=False, grad=False, entropy=False):
-        """Response log-probs [b, T] (and entropy [b, T] or None) of rows under `model`."""
-        x = batch.inputs(rows, masked)
+    def shares_prompt(self, batch: Batch) -> bool:
+        return self.training.share_prompt and batch.text_only
+
+    def micro_batches(self, batch: Batch, rows: list[int] | None = None) -> list[list[list[int]]]:
+        """Per micro-batch, its rows of responses: a group's responses sharing one prompt copy when
+        training.share_prompt is on and the prompts are text (mmrl/models/shared_prompt.py), else
+        one response per row."""
+        budget = self.training.micro_batch_tokens
+        if self.shares_prompt(batch):
+            return batch.shared_micro_batches(budget, rows)
+        return [[[i] for i in micro] for micro in batch.micro_batches(budget, rows)]
+
+    def logprobs(self, model, batch: Batch, micro: list[list[int]], masked=False, grad=False, entropy=False):
+        """Response log-probs [b, T] (and entropy [b, T] or None) of a micro-batch's responses, in
+        flattened row order, under `model`. masked=True (the masked-image prompts) is never shared."""
+        rows = [i for row in micro for i in row]
         with torch.set_grad_enabled(grad):
+            if self.shares_prompt(batch) and not masked:
+                out = packed_logprobs(model, batch.packed(micro), (len(rows), batch.T), self.temperature,
+                                      with_entropy=entropy)
+                return out if entropy else (out, None)
+            x = batch.inputs(rows, masked)
             out = token_logprobs(model, x["input_ids"], x["attention_mask"], x["completion_mask"], x["mm_inputs"],
                                  self.temperature, with_entropy=entropy)
         if entropy:
@@ -107,8 +126,8 @@ class Updater:
 
     def no_grad_logprobs(self, model, batch: Batch, masked: bool = False) -> torch.Tensor:
         out = torch.zeros(len(batch), batch.T)
-        for rows in batch.micro_batches(self.training.micro_batch_tokens):
-            out[rows] = self.logprobs(model, batch, rows, masked)[0].float()
+        for micro in self.micro_batches(batch):
+            out[[i for row in micro for i in row]] = self.logprobs(model, batch, micro, masked)[0].float()
         return out
 
     # ------------------------------------------------------------------ the phase
@@ -141,13 +160,14 @@ class Updater:
             for epoch in range(t.ppo_epochs):
                 for mini in minis:
                     scale = algo.loss_scale(mask[mini], None if old is None else old[mini], rollout[mini])
-                    micros = batch.micro_batches(t.micro_batch_tokens, mini)
-                    for k, rows in enumerate(micros):
-                        fwd = self.logprobs(engine.module, batch, rows, grad=True, entropy="entropy" in need)
+                    micros = self.micro_batches(batch, mini)
+                    for k, micro in enumerate(micros):
+                        rows = [i for row in micro for i in row]
+                        fwd = self.logprobs(engine.module, batch, micro, grad=True, entropy="entropy" in need)
                         logp = fwd[0]
                         if old is None:  # on-policy: this forward's log-probs are pi_old
                             trainer_logp[rows] = logp.detach().float()
-                        extra = {MICRO_FIELD[n]: MICRO_PROVIDERS[n](self, batch, rows, fwd)
+                        extra = {MICRO_FIELD[n]: MICRO_PROVIDERS[n](self, batch, micro, fwd)
                                  for n in sorted(need) if n in MICRO_PROVIDERS}
                         x = LossInputs(logp, logp.detach() if old is None else old[rows], adv[rows], mask[rows],
                                        has_image=has_image[rows], **{n: v[rows] for n, v in per_row.items()}, **extra)
@@ -161,6 +181,7 @@ class Updater:
         gap = logprob_gap(rollout, trainer_logp if old is None else old, mask)
         metrics.update({"logprob_gap/mean": gap["logprob_gap_mean"], "logprob_gap/max": gap["logprob_gap_max"],
                         "update/optimizer_steps": n_steps,
-                        "update/micro_batches": len(batch.micro_batches(t.micro_batch_tokens)),
+                        "update/micro_batches": len(self.micro_batches(batch)),
+                        "update/shared_prompt": int(self.shares_prompt(batch)),
                         "update/on_policy_reuse": int(old is None)})
         return metrics

@@ -52,6 +52,21 @@ def test_without_tools_the_summary_has_no_tool_section(tokenizer, tmp_path):
     assert "tools" not in summary and summary["metrics"]["pass@1"]["value"] == 0.0
 
 
+def test_a_response_stopped_at_the_turn_limit_is_judged(tokenizer, tmp_path):
+    # the policy calls the tool every turn until max_turns: its last turn (a code block) is judged
+    # like any other ending (wrong: no answer), never left unjudged for an unknown finish reason
+    bench = load_benchmark(REPO / "eval" / "products.yaml", ["tools.max_turns=2"])
+    engine = FakeEngine(tokenizer, lambda context, sample: "```python\nprint(6 * 7)\n```")
+    engine.processor = tokenizer
+    evaluate(bench, tmp_path, engine_responder(bench, engine), {"model": "scripted"}, limit=2, workers=1)
+    records = [json.loads(line) for line in (tmp_path / "samples.jsonl").open()]
+    for record in records:
+        (response,), (verdict,) = record["responses"], record["verdicts"]
+        assert response["turns"] == 2 and response["ended"] == "max_turns"
+        assert verdict["status"] != "infra_error" and verdict["score"] is not None, verdict
+        assert verdict["parts"]["accuracy"] == 0.0
+
+
 def test_an_unknown_tool_is_named_before_any_model_loads(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mmrl.cli", "eval", str(REPO / "eval" / "products.yaml"),
                            "--tools", "python,calculator", "--out", str(tmp_path / "o")],

@@ -2,6 +2,7 @@
 wrapper with the four engine calls the update makes):
 - the on-policy shortcut (old log-probs taken from the training forward) gives the same loss and
   the same gradient as the separate no-grad pass, to 1e-5;
+- the shared-prompt forward gives the unshared forward's loss, gradient and metrics, to 1e-5;
 - a method defined here, declaring a trainer input, receives it without any trainer change;
 - an input nobody can supply is refused when the update is built."""
 import copy
@@ -59,7 +60,8 @@ def groups(model, n_groups=3, n=4):
 
 
 def training(**kw):
-    return SimpleNamespace(**{"ppo_epochs": 1, "mini_batches": 1, "micro_batch_tokens": 16, "reuse_logprobs": True, **kw})
+    return SimpleNamespace(**{"ppo_epochs": 1, "mini_batches": 1, "micro_batch_tokens": 16, "reuse_logprobs": True,
+                               "share_prompt": True, **kw})
 
 
 @pytest.mark.parametrize("name,params", [("grpo", {"beta": 0.0}), ("dapo", {}), ("gspo", {}), ("cispo", {})])
@@ -79,6 +81,28 @@ def test_on_policy_reuse_gives_the_same_loss_and_gradient(name, params):
     (fast, g_fast), (plain, g_plain) = results
     assert fast["loss"] == pytest.approx(plain["loss"], abs=1e-5)
     for a, b in zip(g_fast, g_plain):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [16, 40, 4096])  # groups split over micro-batches, packed whole, one micro-batch
+@pytest.mark.parametrize("name,params,reuse", [("grpo", {"beta": 0.0}, True), ("dapo", {}, False),
+                                               ("gspo", {}, True), ("grpo", {"beta": 0.04}, False)])
+def test_shared_prompt_gives_the_unshared_loss_and_gradient(name, params, reuse, budget):
+    model = tiny_model()
+    results = []
+    for share in (True, False):
+        engine = PlainEngine(copy.deepcopy(model))
+        algo = build_algorithm(name, max_new_tokens=8, **params)
+        models = Models(engine, PlainEngine(copy.deepcopy(model)) if "ref_logp" in algo.needs() else None)
+        updater = Updater(models, algo, training(reuse_logprobs=reuse, share_prompt=share, micro_batch_tokens=budget),
+                          1.0, 0)
+        metrics = updater(groups(model), Timer())
+        assert metrics["update/shared_prompt"] == int(share)
+        results.append((metrics, engine.grads))
+    (shared, g_shared), (plain, g_plain) = results
+    for key in ("loss", "logprob_gap/mean", "logprob_gap/max"):
+        assert shared[key] == pytest.approx(plain[key], abs=1e-5), key
+    for a, b in zip(g_shared, g_plain):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 

@@ -1,0 +1,69 @@
+"""The DeepSpeed engine as recipes build it (ZeRO-2, bf16) with the hand-set gradient-accumulation
+boundaries of the update takes the optimizer steps plain torch AdamW takes on the fp32 sum of the
+micro-batch gradients (within bf16 noise), and the comparison is sharp enough to see one micro-batch
+missing."""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from mmrl.recipe import Training
+
+STEPS = 3  # Adam's first step is lr * sign(gradient): later steps show the gradients' sizes
+
+
+def tiny():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(cfg)
+
+
+def micro_batches(step):
+    g = torch.Generator().manual_seed(step)
+    return [torch.randint(0, 64, (2, 6), generator=g) for _ in range(3)]
+
+
+def loss_of(model, ids):
+    return model(input_ids=ids, labels=ids).loss / 3  # each micro-batch a third of the mini-batch
+
+
+def flat(model) -> torch.Tensor:
+    return torch.cat([p.detach().float().flatten() for p in model.parameters()])
+
+
+def adamw_reference(base, skip_first=False) -> torch.Tensor:
+    ref = copy.deepcopy(base).float()
+    opt = torch.optim.AdamW(ref.parameters(), lr=1e-2, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8)
+    for step in range(STEPS):
+        for ids in micro_batches(step)[int(skip_first):]:
+            loss_of(ref, ids).backward()
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+    return flat(ref)
+
+
+@pytest.mark.integration
+def test_the_engine_accumulates_micro_batches_as_plain_adamw_on_their_sum():
+    from mmrl.train.distributed import accelerator_env, single_rank_env
+    from mmrl.train.engine import build_policy
+
+    accelerator_env(), single_rank_env()
+    base = tiny().to(torch.bfloat16)
+    recipe = SimpleNamespace(training=Training(lr=1e-2, grad_clip=1.0))
+    engine = build_policy(recipe, copy.deepcopy(base), torch.bfloat16)
+    for step in range(STEPS):
+        micros = micro_batches(step)
+        for k, ids in enumerate(micros):
+            engine.set_gradient_accumulation_boundary(k == len(micros) - 1)
+            engine.backward(loss_of(engine.module, ids))
+            engine.step()
+    start = flat(base)
+    moved = flat(engine.module) - start
+    error = lambda ref: float((moved - (ref - start)).norm() / (ref - start).norm())  # noqa: E731
+    # bf16 forward/backward against fp32: 0.07 measured; a lost micro-batch: 0.84
+    assert error(adamw_reference(base)) < 0.2
+    assert error(adamw_reference(base, skip_first=True)) > 0.5
