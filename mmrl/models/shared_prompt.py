@@ -1,10 +1,12 @@
 """Shared-prompt rows (Prefix Grouper, arXiv 2506.05433): a group's prompt runs once and each of its
 responses attends to the prompt's keys and values, instead of one prompt copy per response.
 
-One packed row is [prompt, response 1, ..., response k] with a 4D attention mask (a response token
-sees the prompt and the earlier tokens of its own response, never another response) and the
-positions each token has in its own unshared sequence (the prompt 0..P-1, every response P, P+1, ...).
-Every token then computes what it computes in the unshared row, so log-probs and gradients are the
+A packed row is [prompt, response 1, ..., response k]; each token keeps the position it has in its
+own unshared sequence (the prompt 0..P-1, every response P, P+1, ...). The attention is grouped the
+paper's way: prompt queries attend causally within the prompt; the queries of response j attend to
+[prompt keys; response j's keys] (causal on its own part), one small attention per response, never
+the dense row (which would spend most of its work on response pairs that may not see each other).
+Every token computes what it computes in the unshared row, so log-probs and gradients are the
 unshared forward's (the prompt's gradient is the sum over its responses, as with G copies); a group
 of G responses costs P + sum(len) tokens instead of G*P + sum(len).
 
@@ -13,16 +15,31 @@ tokens, so VLM batches keep the unshared rows.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
+
+ATTENTION = "mmrl_shared_prompt"
+
+
+@dataclass
+class Layout:
+    """Where each query and key of the grouped attention sits in the flattened [rows * L] tokens."""
+    prompt_q: torch.Tensor     # [r, Pm] prompt token t of row r (padding: the row's token 0)
+    prompt_mask: torch.Tensor  # [r, 1, Pm, Pm] bool, True = may attend
+    resp_q: torch.Tensor       # [n, Rm] token t of response n (padding: its first token)
+    resp_k: torch.Tensor       # [n, Pm + Rm] its row's prompt keys, then its own
+    resp_mask: torch.Tensor    # [n, 1, Rm, Pm + Rm]
+    prompt_valid: torch.Tensor  # [r, Pm] bool: real prompt tokens
+    resp_valid: torch.Tensor    # [n, Rm] bool: real response tokens
 
 
 @dataclass
 class PackedRows:
     input_ids: torch.Tensor       # [r, L] right-padded with pad_id
     position_ids: torch.Tensor    # [r, L] each token's position in its unshared sequence (0 on padding)
-    attention_mask: torch.Tensor  # [r, 1, L, L] bool, True = the query (dim 2) may attend to the key (dim 3)
+    layout: Layout
     source: tuple[torch.Tensor, torch.Tensor]  # (row, col) [N] of the hidden state that predicts each scored token
     targets: torch.Tensor         # [N] the scored tokens
     dest: tuple[torch.Tensor, torch.Tensor]    # (response, token) [N]: where each score goes in [b, T]
@@ -35,17 +52,15 @@ def pack(rows: list[tuple[torch.Tensor, list[tuple[int, list[int]]]]], pad_id: i
     n = len(rows)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     pos = torch.zeros((n, width), dtype=torch.long)
-    seg = torch.full((n, width), -1, dtype=torch.long)  # -1 padding, 0 prompt, k response k
-    src_r, src_c, tgt, dst_r, dst_c = [], [], [], [], []
+    src_r, src_c, tgt, dst_r, dst_c, spans = [], [], [], [], [], []  # spans: (row, start, length) per response
     for r, (prompt, responses) in enumerate(rows):
         P = len(prompt)
-        ids[r, :P], pos[r, :P], seg[r, :P] = prompt, torch.arange(P), 0
+        ids[r, :P], pos[r, :P] = prompt, torch.arange(P)
         at = P
-        for k, (index, tokens) in enumerate(responses, start=1):
+        for index, tokens in responses:
             m = len(tokens)
             ids[r, at:at + m] = torch.as_tensor(tokens, dtype=torch.long)
             pos[r, at:at + m] = torch.arange(P, P + m)
-            seg[r, at:at + m] = k
             # token t of the response is predicted by the hidden state before it: the prompt's last
             # token for t = 0, the response's own token t-1 after that
             src_c += [P - 1] + list(range(at, at + m - 1))
@@ -53,14 +68,72 @@ def pack(rows: list[tuple[torch.Tensor, list[tuple[int, list[int]]]]], pad_id: i
             tgt += list(tokens)
             dst_r += [index] * m
             dst_c += list(range(m))
+            spans.append((r, at, m))
             at += m
-    q, k = seg[:, :, None], seg[:, None, :]
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
-    visible = causal & (k >= 0) & ((k == 0) | (k == q))
-    visible |= torch.eye(width, dtype=torch.bool)  # a padding query sees itself (no all-masked softmax row)
     as_long = lambda v: torch.tensor(v, dtype=torch.long)  # noqa: E731
-    return PackedRows(ids, pos, visible[:, None], (as_long(src_r), as_long(src_c)), as_long(tgt),
-                      (as_long(dst_r), as_long(dst_c)))
+    layout = _layout([len(p) for p, _ in rows], spans, width)
+    return PackedRows(ids, pos, layout, (as_long(src_r), as_long(src_c)), as_long(tgt), (as_long(dst_r), as_long(dst_c)))
+
+
+def _layout(prompt_lens: list[int], spans: list[tuple[int, int, int]], width: int) -> Layout:
+    Pm, Rm = max(prompt_lens), max(m for _, _, m in spans)
+    P = torch.tensor(prompt_lens)
+    t = torch.arange(Pm)
+    prompt_valid = t[None, :] < P[:, None]                                   # [r, Pm]
+    rows = torch.arange(len(prompt_lens))[:, None] * width
+    prompt_q = rows + torch.where(prompt_valid, t[None, :], 0)
+    causal = torch.ones(Pm, Pm, dtype=torch.bool).tril()
+    prompt_mask = (causal[None] & prompt_valid[:, None, :])[:, None]  # real keys, not later; all see key 0
+
+    r_of, start, m = (torch.tensor(v) for v in zip(*spans))
+    u = torch.arange(Rm)
+    resp_valid = u[None, :] < m[:, None]                                     # [n, Rm]
+    resp_q = (r_of * width + start)[:, None] + torch.where(resp_valid, u[None, :], 0)
+    resp_k = torch.cat([prompt_q[r_of], resp_q], dim=1)                      # [n, Pm + Rm]
+    sees_prompt = prompt_valid[r_of][:, None, :].expand(-1, Rm, -1)          # [n, Rm, Pm]
+    sees_own = torch.ones(Rm, Rm, dtype=torch.bool).tril()[None] & resp_valid[:, None, :]
+    resp_mask = torch.cat([sees_prompt, sees_own], dim=2)[:, None]           # [n, 1, Rm, Pm + Rm]
+    return Layout(prompt_q, prompt_mask, resp_q, resp_k, resp_mask, prompt_valid, resp_valid)
+
+
+def grouped_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, shared_prompt=None,
+                      **kwargs):
+    """An attention implementation (transformers' AttentionInterface) over packed rows: query [b, h, L, d],
+    key/value [b, kv, L, d] -> ([b, L, h, d], None), computed per the Layout passed as `shared_prompt`."""
+    if shared_prompt is None:
+        raise RuntimeError("shared-prompt attention called without its layout (the model did not pass "
+                           "forward kwargs to its attention; use training.share_prompt=false)")
+    lay: Layout = shared_prompt
+    b, h, L, d = query.shape
+    groups = h // key.shape[1]
+    flat = lambda x: x.transpose(1, 2).reshape(b * L, x.shape[1], d)  # noqa: E731  [b*L, heads, d]
+    q, k, v = flat(query), flat(key), flat(value)
+    take = lambda x, idx, rep=1: x[idx].transpose(1, 2).repeat_interleave(rep, dim=1)  # noqa: E731  [n, h, len, d]
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    p_out = sdpa(take(q, lay.prompt_q), take(k, lay.prompt_q, groups), take(v, lay.prompt_q, groups),
+                 attn_mask=lay.prompt_mask, dropout_p=dropout, scale=scaling)
+    r_out = sdpa(take(q, lay.resp_q), take(k, lay.resp_k, groups), take(v, lay.resp_k, groups),
+                 attn_mask=lay.resp_mask, dropout_p=dropout, scale=scaling)
+    out = q.new_zeros(b * L, h, d)
+    out = out.index_put((lay.prompt_q[lay.prompt_valid],), p_out.transpose(1, 2)[lay.prompt_valid])
+    out = out.index_put((lay.resp_q[lay.resp_valid],), r_out.transpose(1, 2)[lay.resp_valid])
+    return out.reshape(b, L, h, d), None
+
+
+@contextlib.contextmanager
+def grouped(model):
+    """Within: `model` runs grouped_attention (registered once with transformers' AttentionInterface)."""
+    from transformers import AttentionInterface
+
+    if ATTENTION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(ATTENTION, grouped_attention)
+    config = model.config
+    before = config._attn_implementation
+    config._attn_implementation = ATTENTION
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
 
 
 def plan(groups: list[tuple[int, list[tuple[int, int]]]], token_budget: int) -> list[list[list[int]]]:

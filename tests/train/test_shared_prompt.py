@@ -82,15 +82,18 @@ def test_a_response_never_sees_another_response_of_its_group():
     assert not torch.equal(after[1], before[1])
 
 
-def test_padding_rows_are_masked_and_positions_restart_per_response():
+def test_positions_restart_per_response_and_each_response_sees_its_prompt_and_itself():
     packed = pack([(torch.tensor([1, 2, 3]), [(0, [4, 5]), (1, [6])]), (torch.tensor([9]), [(2, [8])])], PAD)
     assert packed.input_ids.tolist() == [[1, 2, 3, 4, 5, 6], [9, 8, 0, 0, 0, 0]]
     assert packed.position_ids.tolist() == [[0, 1, 2, 3, 4, 3], [0, 1, 0, 0, 0, 0]]
-    m = packed.attention_mask[0, 0]
-    assert m[5].tolist() == [True, True, True, False, False, True]   # response 2 sees the prompt and itself
-    assert m[4].tolist() == [True, True, True, True, True, False]
-    assert not packed.attention_mask[1, 0, :2, 2:].any()  # no real token attends to padding...
-    assert packed.attention_mask[1, 0, 3, 3]               # ...and a padding query sees itself
+    lay = packed.layout  # flattened indices: row 0 is 0..5, row 1 is 6..11
+    assert lay.prompt_q.tolist() == [[0, 1, 2], [6, 6, 6]] and lay.prompt_valid.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert lay.resp_q.tolist() == [[3, 4], [5, 5], [7, 7]] and lay.resp_valid.tolist() == [[1, 1], [1, 0], [1, 0]]
+    # response 1 ([6]) sees the 3 prompt tokens and itself; response 2 ([8]) only its prompt token and itself
+    assert lay.resp_k[1].tolist() == [0, 1, 2, 5, 5] and lay.resp_mask[1, 0, 0].tolist() == [1, 1, 1, 1, 0]
+    assert lay.resp_k[2].tolist() == [6, 6, 6, 7, 7] and lay.resp_mask[2, 0, 0].tolist() == [1, 0, 0, 1, 0]
+    assert lay.resp_mask[0, 0].tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]  # causal within the response
+    assert lay.prompt_mask[0, 0].tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert packed.targets.tolist() == [4, 5, 6, 8]
     assert [c.tolist() for c in packed.source] == [[0, 0, 0, 1], [2, 3, 2, 0]]
     assert [c.tolist() for c in packed.dest] == [[0, 0, 1, 2], [0, 1, 0, 0]]
