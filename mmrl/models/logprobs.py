@@ -26,11 +26,11 @@ def token_logprobs(model, input_ids, attention_mask, completion_mask, mm_inputs=
 def packed_logprobs(model, packed, shape, temperature=1.0, with_entropy=False, chunk_size=512):
     """token_logprobs over shared-prompt rows (mmrl.models.shared_prompt.PackedRows): float32 [b, T]
     (`shape`), response r's token t at [r, t], 0 elsewhere; the same numbers as the unshared rows."""
-    from .shared_prompt import grouped
+    from .shared_prompt import enable
 
-    with grouped(model):
-        hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
-                                  shared_prompt=packed.layout).last_hidden_state
+    enable(model)
+    hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
+                              shared_prompt=packed.layout).last_hidden_state
     scores = _scores(model, hidden[packed.source], packed.targets, temperature, with_entropy, chunk_size)
     return _placed(shape, packed.dest, scores, with_entropy)
 

@@ -15,7 +15,6 @@ tokens, so VLM batches keep the unshared rows.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -96,13 +95,15 @@ def _layout(prompt_lens: list[int], spans: list[tuple[int, int, int]], width: in
     return Layout(prompt_q, prompt_mask, resp_q, resp_k, resp_mask, prompt_valid, resp_valid)
 
 
-def grouped_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, shared_prompt=None,
-                      **kwargs):
-    """An attention implementation (transformers' AttentionInterface) over packed rows: query [b, h, L, d],
-    key/value [b, kv, L, d] -> ([b, L, h, d], None), computed per the Layout passed as `shared_prompt`."""
+def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, shared_prompt=None, **kwargs):
+    """mmrl's attention implementation (transformers' AttentionInterface): query [b, h, L, d], key/value
+    [b, kv, L, d] -> ([b, L, h, d], None). Packed rows (a forward given `shared_prompt=Layout`) take the
+    grouped attention; every other forward (generation, unshared rows) is transformers' sdpa."""
     if shared_prompt is None:
-        raise RuntimeError("shared-prompt attention called without its layout (the model did not pass "
-                           "forward kwargs to its attention; use training.share_prompt=false)")
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
     lay: Layout = shared_prompt
     b, h, L, d = query.shape
     groups = h // key.shape[1]
@@ -120,20 +121,20 @@ def grouped_attention(module, query, key, value, attention_mask, dropout=0.0, sc
     return out.reshape(b, L, h, d), None
 
 
-@contextlib.contextmanager
-def grouped(model):
-    """Within: `model` runs grouped_attention (registered once with transformers' AttentionInterface)."""
-    from transformers import AttentionInterface
+def enable(model) -> None:
+    """Make `model` (a text model loaded with sdpa, as mmrl loads them) run `attention`: the same as sdpa
+    until a forward passes a Layout. Set on the model, not around a forward, because gradient
+    checkpointing reruns the layers in backward, outside any context."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
 
+    if getattr(model.config, "vision_config", None) is not None:
+        raise ValueError("shared-prompt rows are for text models (a VLM's positions come from its image index)")
     if ATTENTION not in AttentionInterface._global_mapping:
-        AttentionInterface.register(ATTENTION, grouped_attention)
-    config = model.config
-    before = config._attn_implementation
-    config._attn_implementation = ATTENTION
-    try:
-        yield
-    finally:
-        config._attn_implementation = before
+        AttentionInterface.register(ATTENTION, attention)
+        AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    if model.config._attn_implementation != ATTENTION:
+        model.set_attn_implementation(ATTENTION)
 
 
 def plan(groups: list[tuple[int, list[tuple[int, int]]]], token_budget: int) -> list[list[list[int]]]:

@@ -51,9 +51,13 @@ def shared(model, groups, temperature, with_entropy, split_group=False):
     return list(out) if with_entropy else [out]
 
 
-@pytest.mark.parametrize("split_group", [False, True])
-def test_packed_rows_give_the_unshared_logprobs_entropies_and_gradients(split_group):
+@pytest.mark.parametrize("split_group,checkpointing", [(False, False), (True, False), (False, True)])
+def test_packed_rows_give_the_unshared_logprobs_entropies_and_gradients(split_group, checkpointing):
+    # checkpointing: the layers rerun in backward, where the grouped attention must run again
     model, rng = tiny_llama(), random.Random(0)
+    if checkpointing:
+        model.gradient_checkpointing_enable()
+        model.train()
     groups = groups_of(rng, 300)
     lp, ent = unshared(model, groups, 0.7, True)
     slp, sent = shared(model, groups, 0.7, True, split_group)
