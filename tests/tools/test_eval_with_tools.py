@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 def product_script(context, sample):
     """Turn 1: a python call computing the asked product (sample 0) or a guess (sample 1);
     turn 2: the number the tool printed."""
-    if "<|im_start|>tool" in context:
-        return "The answer is " + context.rsplit("<|im_start|>tool\n", 1)[1].split("\n")[0] + "."
+    for opening in ("Tool output:\n", "<|im_start|>tool\n"):  # tools.role user (the benchmark's) or tool
+        if opening in context:
+            return "The answer is " + context.rsplit(opening, 1)[1].split("\n")[0] + "."
     a, b = re.findall(r"(\d+) \* (\d+)", context)[-1]
     return f"```python\nprint({a} * {b})\n```" if sample == 0 else "The answer is 12345."
 
