@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from train_runs import TINY, metrics, start_train, train
 
 STEPS = 2
-VOLATILE = ("time", "throughput/", "lr")  # wall-clock dependent
+VOLATILE = ("time", "throughput/", "lr", "memory/")  # wall-clock and process-history dependent
 ARGS = (f"training.steps={STEPS}", "training.deterministic=true", "logging.eval_samples=0", "checkpoint.export=true")
 
 
