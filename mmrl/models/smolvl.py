@@ -1,19 +1,14 @@
 """smolvl: a small Qwen2.5-VL for multimodal tests and demos. Its language model is SmolLM2-135M-
-Instruct (weights copied in, so on text it gives SmolLM2's logits); its 4.6M-parameter vision tower
-and merger are the shipped aligned weights (weights/smolvl_vision.safetensors, made by
-scripts/pretrain_smolvl.py from `smolvl-random`, the same model with its seeded random tower).
-Recipe and checks: shared/spec/vllm_cpu_sync.md, Q2; docs/scenes.md."""
+Instruct (weights copied in, so on text it gives SmolLM2's logits); the 4.6M-parameter vision
+tower is random. Recipe and checks: shared/spec/vllm_cpu_sync.md, Q2."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from .cache import build_once
 from .smollm2 import default_model_dir
 
 NAME = "smolvl"
-RANDOM = "smolvl-random"
-VISION_WEIGHTS = Path(__file__).with_name("weights") / "smolvl_vision.safetensors"
 VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 MIN_PIXELS, MAX_PIXELS = 28 * 28 * 4, 28 * 28 * 256  # 4..256 language tokens per image
 
@@ -76,31 +71,9 @@ def _build(out: Path) -> None:
     processor.save_pretrained(out)
 
 
-def random_tower_dir() -> Path:
-    """smolvl before alignment: the seeded random vision tower (built on first use, about 1 min)."""
-    return build_once(RANDOM, _build)
-
-
 def test_vlm_dir() -> Path:
-    """The smolvl folder: smolvl-random with the shipped vision weights (its cache folder is named by
-    the weights' hash, so new weights make a new folder)."""
-    if not VISION_WEIGHTS.is_file():
-        return random_tower_dir()
-    digest = hashlib.sha256(VISION_WEIGHTS.read_bytes()).hexdigest()[:12]
-    return build_once(f"{NAME}-{digest}", _build_aligned)
-
-
-def _build_aligned(out: Path) -> None:
-    import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    from ..scenes.align import load_vision
-
-    src = random_tower_dir()
-    vl = Qwen2_5_VLForConditionalGeneration.from_pretrained(src, dtype=torch.float32)
-    load_vision(vl, VISION_WEIGHTS)
-    vl.save_pretrained(out)
-    AutoProcessor.from_pretrained(src).save_pretrained(out)
+    """The smolvl folder (built from the default model on first use, about 1 min)."""
+    return build_once(NAME, _build)
 
 
 test_vlm_dir.__test__ = False  # not a pytest test despite its name
