@@ -9,6 +9,9 @@ On-policy shortcut: with one epoch and one mini-batch the loss sees the weights 
 batch, so pi_old = pi_theta. The separate no-grad pass for old log-probs is then skipped and the
 training forward's own detached log-probs serve as old (the ratio is exactly 1, as it would be
 from the extra pass; the gradient is the same).
+
+Shared prompt: with text prompts, a micro-batch's rows are a group's responses behind one copy of
+their prompt (mmrl/models/shared_prompt.py); the numbers are the unshared rows'.
 """
 from __future__ import annotations
 
