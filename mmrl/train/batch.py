@@ -58,14 +58,9 @@ class Batch:
         """Row indices (of `rows`, default all) per micro-batch: sorted by length, packed while
         rows x longest <= budget (a single longer row still gets its own micro-batch)."""
         rows = list(range(len(self.rows))) if rows is None else rows
-        length = {i: self.group_of(i).prompt["input_ids"].shape[1] + len(self.rows[i][1].tokens) for i in rows}
-        out, cur = [], []
-        for i in sorted(rows, key=lambda i: length[i]):
-            if cur and (len(cur) + 1) * length[i] > token_budget:
-                out.append(cur)
-                cur = []
-            cur.append(i)
-        return out + [cur] if cur else out
+        # plan() with every response its own group: one row each, packed by the same rule as shared rows
+        alone = [(self.group_of(i).prompt["input_ids"].shape[1], [(i, len(self.rows[i][1].tokens))]) for i in rows]
+        return [[row[0] for row in micro] for micro in plan(alone, token_budget)]
 
     @property
     def text_only(self) -> bool:
