@@ -122,3 +122,20 @@ def encode_prompt(processor, text: str, images: Sequence = (), min_pixels=None, 
         return dict(processor(text, add_special_tokens=False, return_tensors="pt"))
     images = family.prepare_images(processor, images, min_pixels, max_pixels)
     return dict(processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=False))
+
+
+
+def image_inputs(processor, token_ids: Sequence[int], images: Sequence, min_pixels=None, max_pixels=None) -> dict:
+    """The multimodal tensors of token ids whose image placeholders are already expanded (a multi-turn
+    continuation; a response whose tool turns show images, zoom): the images' per-image tensors,
+    prepared and processed by encode_prompt (same min/max pixels, so the same pixels as every engine),
+    and the family's per-token tensors over token_ids [1, t] (Qwen-VL: mm_token_type_ids, without
+    which the images' M-RoPE positions are wrong). No input_ids: the caller has them."""
+    family = family_of(processor)
+    if family is None:
+        raise UserError(f"{len(images)} image(s) but the model is text-only")
+    alone = encode_prompt(processor, family.image_placeholder * len(images), images, min_pixels, max_pixels)
+    pad_ids, pads = set(alone["input_ids"][0].tolist()), alone["input_ids"].shape[1]  # the expanded placeholders
+    if sum(t in pad_ids for t in token_ids) != pads:
+        raise ValueError(f"the token ids' image tokens do not match their {len(images)} image(s) ({pads} tokens)")
+    return {**{k: alone[k] for k in family.per_image}, **family.token_tensors(processor, token_ids)}

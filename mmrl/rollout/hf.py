@@ -9,7 +9,7 @@ from transformers import (GenerationConfig, LogitsProcessor, LogitsProcessorList
                           TopPLogitsWarper)
 
 from ..errors import UserError
-from ..models.backbone import encode_prompt, load_policy, tokenizer_of
+from ..models.backbone import encode_prompt, image_inputs, load_policy, tokenizer_of
 from ..models.families import Family, family_of
 from .base import Completion, GenRequest, SamplingConfig
 from .guards import banned_tokens, check_images, check_prompt_length
@@ -56,11 +56,15 @@ class HFEngine:
         self.model = None
 
     def _encode(self, index: int, request: GenRequest) -> dict:
-        check_images(index, request.prompt, len(request.images), self.family)
-        if request.prompt_token_ids is not None and not request.images:
+        if request.prompt_token_ids is not None:
             ids = torch.tensor([request.prompt_token_ids])
             check_prompt_length(index, request.prompt, ids.shape[1], self.max_prompt_len)
-            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            if request.images:  # placeholders already expanded (multi-turn: a tool showed an image); the
+                # images' tensors as the trainer builds them (image_inputs checks their token count)
+                enc.update(image_inputs(self.processor, request.prompt_token_ids, request.images, *self.pixels))
+            return enc
+        check_images(index, request.prompt, len(request.images), self.family)
         enc = encode_prompt(self.processor, request.prompt, request.images, *self.pixels)
         check_prompt_length(index, request.prompt, enc["input_ids"].shape[1], self.max_prompt_len)
         return enc

@@ -64,8 +64,11 @@ class Batch:
 
     @property
     def text_only(self) -> bool:
-        """True when no prompt carries multimodal tensors (then prompts can be shared, see packed)."""
-        return all(set(g.prompt) <= {"input_ids", "attention_mask"} for g in self.groups)
+        """True when no prompt carries multimodal tensors and no response shows images (then prompts
+        can be shared, see packed: shared rows carry no image tensors, and a VLM's M-RoPE positions
+        come from its own image index, so any image keeps the batch on the unshared rows)."""
+        return all(set(g.prompt) <= {"input_ids", "attention_mask"} for g in self.groups) \
+            and not any(r.image_inputs for _, r in self.rows)
 
     def shared_micro_batches(self, token_budget: int, rows: list[int] | None = None) -> list[list[list[int]]]:
         """Like micro_batches, for shared-prompt rows: per micro-batch, its packed rows, each a list
@@ -88,12 +91,16 @@ class Batch:
 
     def inputs(self, idx: list[int], masked: bool = False) -> dict:
         """Right-padded input_ids, attention_mask, completion_mask [b, L] and mm_inputs of rows idx;
-        masked=True uses each group's masked-image prompt (text-only prompts stay as they are)."""
+        masked=True uses each group's masked-image prompt (text-only prompts stay as they are). A
+        response's tool-turn images (zoom) follow its prompt's in every forward, the masked one
+        included: they are the images as the rollout showed them (only the prompt's are masked)."""
         prompts = []
         for i in idx:
             g = self.group_of(i)
             prompts.append(g.masked_prompt if masked and g.masked_prompt is not None else g.prompt)
-        return sequence_batch(prompts, [self.rows[i][1].tokens for i in idx], self.pad_id)
+        responses = [self.rows[i][1] for i in idx]
+        return sequence_batch(prompts, [r.tokens for r in responses], self.pad_id,
+                              completion_inputs=[r.image_inputs for r in responses])
 
     def to_response(self, idx: list[int], per_token: torch.Tensor) -> torch.Tensor:
         """[b, L] values at sequence positions -> [b, T] aligned to each response's first token."""

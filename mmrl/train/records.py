@@ -28,6 +28,11 @@ class Response:
     tool_errors: int = 0
     tool_seconds: float = 0.0
     turns: int = 1                    # policy turns (1 without tools)
+    # Images its tool turns show (zoom), prepared, in order, as the rollout engine saw them after the
+    # prompt's; image_inputs: their tensors for the trainer's forward (models.backbone.image_inputs), so
+    # every image pad in `tokens` has its image. [] / None: the response shows no image.
+    images: list = field(default_factory=list)
+    image_inputs: Optional[dict] = None
 
     @property
     def judged(self) -> bool:

@@ -62,16 +62,17 @@ class Rollouts:
     def _generate_with_tools(self, groups: list[Group], requests: list) -> None:
         """Multi-turn rollouts (mmrl/rollout/multiturn.py): tool output is context, never loss
         (policy_mask 0); the verifier judges the last policy turn."""
+        from ..models.backbone import image_inputs
         from ..rollout.multiturn import generate_with_tools
-        b = self.recipe.backbone
+        pixels = (self.recipe.backbone.min_pixels, self.recipe.backbone.max_pixels)
         outputs = generate_with_tools(self.engine, self.processor, requests, self.sampling, self.recipe.tools,
-                                      min_pixels=b.min_pixels, max_pixels=b.max_pixels)
+                                      min_pixels=pixels[0], max_pixels=pixels[1])
         for g, outs in zip(groups, outputs):
-            if any(o.images for o in outs):
-                raise UserError("tools that return images (zoom) are not wired into training yet (docs/tools.md)")
             g.responses = [Response(o.token_ids, o.logprobs, o.final_text, o.judged_finish_reason,
                                     policy_mask=o.policy_mask, tool_calls=len(o.calls),
-                                    tool_errors=o.tool_errors, tool_seconds=o.tool_time_s, turns=o.turns)
+                                    tool_errors=o.tool_errors, tool_seconds=o.tool_time_s, turns=o.turns,
+                                    images=o.images, image_inputs=image_inputs(
+                                        self.processor, o.token_ids, o.images, *pixels) if o.images else None)
                            for o in outs if o.token_ids]
 
     # ------------------------------------------------------------------

@@ -40,6 +40,11 @@ class Family:
         """The pixel bounds as the family's processor takes them (vLLM's mm_processor_kwargs)."""
         return {}
 
+    def token_tensors(self, processor, ids) -> dict:
+        """The per-token tensors [1, t] of token ids the processor did not encode (a tool turn that
+        shows images, inside a response), as the processor gives them for a prompt."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class QwenVL(Family):
@@ -94,3 +99,8 @@ class QwenVL(Family):
     def engine_pixel_kwargs(self, min_pixels=None, max_pixels=None) -> dict:
         pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
         return {k: v for k, v in pixels.items() if v}
+
+    def token_tensors(self, processor, ids) -> dict:
+        import torch
+
+        return {"mm_token_type_ids": torch.tensor(processor.create_mm_token_type_ids([list(ids)]))}  # the processor's own rule
