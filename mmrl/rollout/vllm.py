@@ -142,8 +142,17 @@ class VLLMEngine:
             gc.collect()
 
     def _prompt(self, index: int, request: GenRequest) -> dict:
-        check_images(index, request.prompt, len(request.images), self.family)
         ids = request.prompt_token_ids
+        if ids is not None and request.images and self.family is not None:
+            # placeholders already expanded (multi-turn: a tool showed an image). vLLM expands a token
+            # prompt's placeholders again, so each image's run of pads goes as one pad; it reports the
+            # expanded ids, which the driver checks against the ids it sent.
+            check_prompt_length(index, request.prompt, len(ids), self.max_prompt_len)
+            pad = self.tokenizer.convert_tokens_to_ids(self.family.image_placeholder)
+            ids = [t for k, t in enumerate(ids) if t != pad or k == 0 or ids[k - 1] != pad]
+            return {"prompt_token_ids": ids, "multi_modal_data": {
+                "image": self.family.prepare_images(self.processor, request.images, *self.pixels)}}
+        check_images(index, request.prompt, len(request.images), self.family)
         if ids is None or request.images:
             ids = self.tokenizer.encode(request.prompt, add_special_tokens=False)
         if not request.images:

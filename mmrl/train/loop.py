@@ -140,7 +140,9 @@ class Trainer:
                 kv = KVNeed(r.rollout.prompts_per_step, r.rollout.n, r.data.max_prompt_tokens, r.rollout.max_new_tokens)
             engine = build_engine("vllm", self.model_dir, dtype=r.rollout.dtype, threads=r.training.cpu_threads,
                                   kv_cache=kv, seed=r.training.seed + self.rank,
-                                  max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens, **pixels)
+                                  max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens,
+                                  max_images=1 + (r.tools.max_turns - 1 if r.tools else 0),  # a tool turn may show one (zoom)
+                                  **pixels)
         engine.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
         return engine
 

@@ -31,7 +31,6 @@ from train_runs import ROOT
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from rollout_checks import DATA, GAP_MAX_TOL, GAP_MEAN_TOL  # noqa: E402  the single-turn tolerance
 
-pytestmark = pytest.mark.integration
 CALL = '<tool_call>{"name": "zoom", "arguments": {"box": [0, 0, 64, 64]}}</tool_call'
 TOOLS = ["tools.enabled=[zoom]", "tools.max_turns=2", "tools.options.zoom.target_pixels=3136",
          "tools.options.zoom.max_scale=1"]  # a 64x64 crop: 4 image tokens
@@ -46,6 +45,31 @@ def samples():
             {"question": "What is 3 + 4?", "answer": "7", "verifier": "math"}]  # text only
 
 
+def test_rows_without_tool_images_are_unchanged_and_tool_images_follow_their_prompts():
+    from mmrl.models import sequence_batch
+
+    def prompt(n, image):  # a VLM prompt of n tokens, one image of 2 pads at positions 1-2
+        return {"input_ids": torch.arange(10, 10 + n)[None], "attention_mask": torch.ones(1, n, dtype=torch.long),
+                "mm_token_type_ids": torch.tensor([[0, 1, 1] + [0] * (n - 3)]),
+                "pixel_values": torch.full((8, 3), float(image)), "image_grid_thw": torch.tensor([[1, 2, 4]])}
+
+    prompts, completions = [prompt(5, 0), prompt(4, 1), prompt(5, 2)], [[1, 2], [3, 7, 7, 4], [5]]
+    crop = {"pixel_values": torch.full((8, 3), 9.0), "image_grid_thw": torch.tensor([[1, 4, 2]]),
+            "mm_token_type_ids": torch.tensor([[0, 1, 1, 0]])}
+    old = sequence_batch(prompts, completions, 0)
+    assert all(torch.equal(a, b) for a, b in zip(old.values(), sequence_batch(prompts, completions, 0, None,
+                                                                              [None] * 3).values())
+               if isinstance(a, torch.Tensor))
+    new = sequence_batch(prompts, completions, 0, None, [None, crop, None])
+    for k in ("input_ids", "attention_mask", "completion_mask"):
+        assert torch.equal(new[k], old[k])
+    types = new["mm_inputs"]["mm_token_type_ids"]
+    assert torch.equal(types[[0, 2]], old["mm_inputs"]["mm_token_type_ids"][[0, 2]])
+    assert types[1].tolist() == [0, 1, 1, 0, 0, 1, 1, 0]  # the crop's pads typed as image after the prompt's
+    assert new["mm_inputs"]["pixel_values"][:, 0].tolist() == [0] * 8 + [1] * 8 + [9] * 8 + [2] * 8
+    assert new["mm_inputs"]["image_grid_thw"].tolist() == [[1, 2, 4], [1, 2, 4], [1, 4, 2], [1, 2, 4]]
+
+
 @pytest.fixture(scope="module", params=["hf", "vllm"])
 def run(request, tmp_path_factory):
     """One rollout, one PAPO step on it (the masked forward too), a weight sync, a second rollout:
@@ -56,7 +80,8 @@ def run(request, tmp_path_factory):
     if request.param == "hf":
         engine = build_engine("hf", resolve_model("smolvl"), model=model, processor=processor, **pixels)
     else:
-        engine = build_engine("vllm", resolve_model("smolvl"), dtype="float32", max_model_len=1024, **pixels)
+        engine = build_engine("vllm", resolve_model("smolvl"), dtype="float32", max_model_len=1024, max_images=2,
+                              **pixels)  # the prompt's image and the crop
     from mmrl_verifiers import VerifierPool
     pool = VerifierPool(workers=1, preload=("math", "mcq"))
     algo = build_algorithm("papo", max_new_tokens=80, beta=0.0)
@@ -106,6 +131,7 @@ def zoomed(groups):
     return [r for g in groups for r in g.responses if r.images]
 
 
+@pytest.mark.integration
 def test_a_mixed_batch_trains_one_step(run):
     metrics, first, *_ = run
     kinds = {(bool(r.images), g.has_image) for g in first for r in g.responses}
@@ -114,6 +140,7 @@ def test_a_mixed_batch_trains_one_step(run):
     assert metrics["update/shared_prompt"] == 0 and metrics["kl_prcp"] != 0  # unshared rows; masked forward ran
 
 
+@pytest.mark.integration
 def test_tool_tokens_and_the_zoom_image_pads_are_outside_the_policy_mask(run):
     _, _, groups, _, _, processor, _ = run
     pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
@@ -130,6 +157,7 @@ def test_tool_tokens_and_the_zoom_image_pads_are_outside_the_policy_mask(run):
         assert "zoom of box [0, 0, 64, 64]" in tool and "zoom of box" not in r.text
 
 
+@pytest.mark.integration
 def test_every_turn_matches_the_rollout_after_sync_and_a_wrong_image_does_not(run):
     _, _, groups, updater, model, processor, pixels = run
     responses = zoomed(groups)
