@@ -71,6 +71,8 @@ def _where(shape: draw.Shape) -> str:
 
 def caption(shapes: list[draw.Shape], bg: str) -> str:
     """'On a cream background: a large red circle at the top left, two small blue stars ...'"""
+    if not shapes:  # a count item asking about a kind that is absent, and no distractors drawn
+        return f"On a {bg} background: no shapes."
     parts = [f"a {s.size} {s.colour} {s.kind} at the {_where(s)}" for s in shapes]
     counts: dict[str, int] = {}
     for s in shapes:

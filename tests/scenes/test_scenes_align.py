@@ -105,3 +105,14 @@ def test_seeing_probe_scores_are_the_same_batched_or_one_at_a_time(smolvl):
     single = [seeing.candidate_logprobs(smolvl, processor, image, probe.question, [c])[0]
               for c in probe.candidates + ["top left"]]
     assert batched == pytest.approx(single, abs=1e-3)
+
+
+def test_a_scene_without_shapes_is_captioned_as_empty():
+    """Count items with n=0 and no distractors draw no shape at all; their caption must still be a
+    sentence ("On a cream background: no shapes."), not "On a cream background: . In all: ."."""
+    from mmrl.scenes.items import make_item
+
+    empty = [item for item in (make_item("train", 0, i, "count") for i in range(200)) if not item.spec["shapes"]]
+    assert empty, "no empty scene among 200 count items: pick another range"
+    for item in empty:
+        assert item.caption == f"On a {item.spec['bg']} background: no shapes."
