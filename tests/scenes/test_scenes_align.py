@@ -92,21 +92,6 @@ def test_two_one_step_runs_give_identical_weights_and_a_loss_curve(tmp_path):
     assert build.SKILLS[-1] == "gui"  # the default mix includes the browser screens
 
 
-@pytest.mark.integration
-def test_seeing_probe_scores_are_the_same_batched_or_one_at_a_time(smolvl):
-    from PIL import Image
-
-    from mmrl.scenes import seeing
-    processor = load_processor("smolvl")
-    (probe,) = [p for p in seeing.probes(REPO / "data" / "scenes", limit=1) if p.skill == "position"]
-    assert "?" in probe.question and "boxed" not in probe.question and "Choices" not in probe.question
-    image = Image.open(probe.image).convert("RGB")
-    batched = seeing.candidate_logprobs(smolvl, processor, image, probe.question, probe.candidates + ["top left"])
-    single = [seeing.candidate_logprobs(smolvl, processor, image, probe.question, [c])[0]
-              for c in probe.candidates + ["top left"]]
-    assert batched == pytest.approx(single, abs=1e-3)
-
-
 def test_a_scene_without_shapes_is_captioned_as_empty():
     """Count items with n=0 and no distractors draw no shape at all; their caption must still be a
     sentence ("On a cream background: no shapes."), not "On a cream background: . In all: ."."""
