@@ -187,6 +187,11 @@ def report(args, results: dict) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from mmrl.models.backbone import has_bf16
+    if not has_bf16():  # both sides compute in bf16 (the issue's task): here on a reference kernel
+        print("WARNING: this CPU has no bf16 instructions (avx512_bf16/amx_bf16): both sides' bf16 matmuls run on "
+              "torch's reference kernel, 9-28x slower than float32; these times are not the task's", flush=True)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="versus-trl-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "sums.jsonl"

@@ -42,13 +42,15 @@ def torch_dtype(name):
     if isinstance(name, torch.dtype):
         return name
     if name == "auto":
-        return torch.bfloat16 if _has_bf16() else torch.float32
+        return torch.bfloat16 if has_bf16() else torch.float32
     if name not in DTYPES:
         raise UserError(f"unknown dtype {name!r}; use one of auto, {', '.join(DTYPES)}")
     return getattr(torch, DTYPES[name])
 
 
-def _has_bf16() -> bool:
+def has_bf16() -> bool:
+    """Whether bf16 runs natively: a CUDA GPU with bf16, or a CPU with avx512_bf16/amx_bf16 (elsewhere
+    torch falls back to a reference matmul kernel, an order of magnitude slower than float32)."""
     import torch
 
     if torch.cuda.is_available():
