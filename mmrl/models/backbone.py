@@ -126,7 +126,6 @@ def encode_prompt(processor, text: str, images: Sequence = (), min_pixels=None, 
     return dict(processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=False))
 
 
-
 def image_inputs(processor, token_ids: Sequence[int], images: Sequence, min_pixels=None, max_pixels=None) -> dict:
     """The multimodal tensors of token ids whose image placeholders are already expanded (a multi-turn
     continuation; a response whose tool turns show images, zoom): the images' per-image tensors,

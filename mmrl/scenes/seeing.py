@@ -1,7 +1,10 @@
 """Does the model see? Per skill, accuracy on held-out scenes with the real image and with a blank
-(white) image of the same size; the difference is what the model reads from the pixels. A third
-reading, the ceiling, gives the language model the scene's caption as text instead of an image:
-what it can answer when it is told everything a seeing tower could tell it.
+(white) image of the same size; the difference is what the model reads from the pixels. Two more
+readings keep that number honest. "swapped" shows the image of another held-out item of the same
+skill: a white image is unlike any scene, so it moves the answers of a tower that sees nothing (the
+random tower: colour +21 points against blank), while any scene of the skill is a fair control, and
+real - swapped is what the model reads from this image. "caption" is the ceiling: no image, the
+scene's caption as text, what the language model can answer when told everything a tower could tell.
 
 An answer is the candidate statement with the highest log-likelihood after the question ("The circle
 is red.", "There are 3 stars in the image."), not a generated text: a 135M model's free-form answers
@@ -22,7 +25,7 @@ from PIL import Image
 from .items import MAX_COUNT
 
 SKILLS = ("colour", "shape", "count", "position", "size", "word")
-READINGS = ("real", "blank", "caption")  # the image; a white image; no image, the caption as text
+READINGS = ("real", "blank", "swapped", "caption")  # the image; a white one; another item's; the caption as text
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
 
 
@@ -104,22 +107,40 @@ def candidate_logprobs(model, processor, image: Image.Image | None, question: st
     return scores
 
 
-def readings(probe: Probe) -> dict[str, tuple[Image.Image | None, str]]:
-    """{reading: (image or None, user text)} for the three readings of one probe."""
-    with Image.open(probe.image) as im:
-        real = im.convert("RGB")
+def _rgb(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def readings(probe: Probe, other: Probe) -> dict[str, tuple[Image.Image | None, str]]:
+    """{reading: (image or None, user text)} for the readings of one probe; `other`: the item of the
+    same skill whose image is the swapped one."""
+    real = _rgb(probe.image)
     return {"real": (real, probe.question), "blank": (Image.new("RGB", real.size, (255, 255, 255)), probe.question),
+            "swapped": (_rgb(other.image), probe.question),
             "caption": (None, f"Image description: {probe.caption}\n\n{probe.question}")}
+
+
+def swaps(items: list[Probe]) -> list[Probe]:
+    """For each probe, the next probe of its skill (cyclically): whose image its swapped reading shows."""
+    by_skill: dict[str, list[int]] = {}
+    for i, p in enumerate(items):
+        by_skill.setdefault(p.skill, []).append(i)
+    other = list(items)
+    for idx in by_skill.values():
+        for k, i in enumerate(idx):
+            other[i] = items[idx[(k + 1) % len(idx)]]
+    return other
 
 
 def run(model, processor, items: list[Probe], progress=None) -> dict[str, dict[str, float]]:
     """{skill: {"n", "chance", *READINGS}} accuracies in percent."""
     tally: dict[str, dict[str, float]] = {}
-    for probe in items:
+    for probe, other in zip(items, swaps(items)):
         t = tally.setdefault(probe.skill, {"n": 0, "chance": 0.0, **dict.fromkeys(READINGS, 0.0)})
         t["n"] += 1
         t["chance"] += 100 / len(probe.candidates)
-        for key, (image, text) in readings(probe).items():
+        for key, (image, text) in readings(probe, other).items():
             scores = candidate_logprobs(model, processor, image, text, probe.statements)
             t[key] += 100 * (max(range(len(scores)), key=scores.__getitem__) == probe.gold)
         if progress:
@@ -129,8 +150,9 @@ def run(model, processor, items: list[Probe], progress=None) -> dict[str, dict[s
 
 
 def markdown(result: dict[str, dict[str, float]]) -> str:
-    rows = ["| skill | n | real image % | blank image % | sees (real - blank) | caption as text % (ceiling) | chance % |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| skill | n | real image % | blank image % | sees (real - blank) | swapped image % | sees (real - swapped) "
+            "| caption as text % (ceiling) | chance % |", "|---|---|---|---|---|---|---|---|---|"]
     rows += [f"| {s} | {r['n']} | {r['real']:.1f} | {r['blank']:.1f} | {r['real'] - r['blank']:+.1f} | "
-             f"{r['caption']:.1f} | {r['chance']:.1f} |" for s, r in result.items()]
+             f"{r['swapped']:.1f} | {r['real'] - r['swapped']:+.1f} | {r['caption']:.1f} | {r['chance']:.1f} |"
+             for s, r in result.items()]
     return "\n".join(rows)

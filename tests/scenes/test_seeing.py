@@ -28,6 +28,15 @@ def test_every_heldout_probe_has_one_statement_per_candidate_naming_it():
         assert "boxed" not in statements[p.gold] and "?" not in statements[p.gold]
 
 
+def test_the_swapped_image_is_another_item_of_the_same_skill_and_every_image_is_swapped_in_once():
+    probes = seeing.probes(SCENES, limit=5)
+    others = seeing.swaps(probes)
+    assert all(o.skill == p.skill and o.image != p.image for p, o in zip(probes, others))
+    for skill in seeing.SKILLS:
+        assert sorted(o.id for p, o in zip(probes, others) if p.skill == skill) == \
+            sorted(p.id for p in probes if p.skill == skill)
+
+
 def test_a_question_of_another_form_is_named_not_guessed():
     with pytest.raises(ValueError, match="colour question"):
         seeing.statement("colour", "Which colour do you like?", "red")
@@ -54,7 +63,7 @@ def test_told_the_caption_the_ranking_finds_the_answer_it_holds(smolvl, skill):
     probes = [p for p in seeing.probes(SCENES, limit=12) if p.skill == skill]
     right = {"caption": 0, "question only": 0}
     for p in probes:
-        for reading, text in (("caption", seeing.readings(p)["caption"][1]), ("question only", p.question)):
+        for reading, text in (("caption", seeing.readings(p, p)["caption"][1]), ("question only", p.question)):
             scores = seeing.candidate_logprobs(smolvl, processor, None, text, p.statements)
             right[reading] += max(range(len(scores)), key=scores.__getitem__) == p.gold
     assert right["caption"] - right["question only"] >= 4, right  # of 12; measured: counts +54, shapes +58 points on 24
