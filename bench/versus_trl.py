@@ -191,7 +191,7 @@ def main(argv=None) -> None:
     from mmrl.models.backbone import has_bf16
     if not has_bf16():  # both sides compute in bf16 (the issue's task): here on a reference kernel
         print("WARNING: this CPU has no bf16 instructions (avx512_bf16/amx_bf16): both sides' bf16 matmuls run on "
-              "torch's reference kernel, 9-28x slower than float32; these times are not the task's", flush=True)
+              "torch's reference kernel, 6-28x slower than float32 (bench/cpu_bf16.py); these times are not the task's", flush=True)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="versus-trl-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "sums.jsonl"

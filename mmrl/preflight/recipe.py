@@ -148,7 +148,7 @@ def _precision(report: Report, recipe) -> None:
                                                   ("rollout.dtype", recipe.rollout.dtype)) if dtype == "bfloat16"]
     if asked and not backbone.has_bf16():
         report.warnings.append(f"{', '.join(asked)}: this CPU has no bf16 instructions (avx512_bf16/amx_bf16), so "
-                               "bf16 matmuls run on a reference kernel, 9-28x slower than float32 (measured on an "
+                               "bf16 matmuls run on a reference kernel, 6-28x slower than float32 (bench/cpu_bf16.py on an "
                                "AVX2 CPU); dtype: auto picks float32 here")
 
 
