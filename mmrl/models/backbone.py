@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..errors import UserError
 from .smollm2 import NAME as SMOLLM2, default_model_dir
 from .families import family_of, family_of_config
@@ -74,9 +76,20 @@ def load_policy(path: str | Path, dtype="auto", *, attn_implementation: str = "s
     model_cls = AutoModelForImageTextToText if is_vlm(AutoConfig.from_pretrained(path)) else AutoModelForCausalLM
     processor = load_processor(path)  # first: a folder no family adapter serves is refused before the weights load
     model = model_cls.from_pretrained(path, dtype=torch_dtype(dtype), attn_implementation=attn_implementation)
-    if gradient_checkpointing:
+    disable_dropout(model)
+    if gradient_checkpointing:  # runs in train mode only: the update switches to it (mmrl/train/update.py)
         model.gradient_checkpointing_enable()
     return model, processor
+
+
+def disable_dropout(model) -> None:
+    """Dropout off everywhere, so train mode (which gradient checkpointing needs) computes the same
+    function as eval mode: the one the rollout sampled from and the ratio compares against."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):  # transformers' attention modules
+            module.attention_dropout = 0.0
 
 
 def load_processor(path: str | Path):

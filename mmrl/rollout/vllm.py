@@ -45,15 +45,23 @@ KV_BLOCK = 128  # tokens per KV-cache block (vLLM-CPU's default; GPU blocks are 
 class KVNeed:
     """The KV cache one step needs to hold all its sequences at once: each prompt's full blocks once
     (prefix caching shares them among its n samples), and per sample the prompt's last partial block
-    plus the response. Sized for the longest allowed prompt, so shorter ones leave room to spare."""
+    plus the response. prompt_tokens bounds the prompts' length (the data's longest prompt, or
+    data.max_prompt_tokens when that is unknown); the worst length under it sets the size."""
     prompts: int
     n: int
     prompt_tokens: int
     new_tokens: int
 
+    def blocks(self, prompt_tokens: int) -> int:
+        """One prompt's blocks: its full ones once, then per sample its partial block and the response."""
+        tail = prompt_tokens % KV_BLOCK + self.new_tokens
+        return prompt_tokens // KV_BLOCK + self.n * -(-tail // KV_BLOCK)
+
     def tokens(self) -> int:
-        per_sample = -(-(KV_BLOCK - 1 + self.new_tokens) // KV_BLOCK)
-        return self.prompts * (self.prompt_tokens // KV_BLOCK + self.n * per_sample) * KV_BLOCK
+        # the worst length is within the last block's worth: shorter ones have fewer full blocks
+        # and no longer a tail
+        lengths = range(max(1, self.prompt_tokens - KV_BLOCK + 1), self.prompt_tokens + 1)
+        return self.prompts * max(map(self.blocks, lengths)) * KV_BLOCK
 
 
 def kv_bytes_per_token(config, dtype: torch.dtype) -> int:

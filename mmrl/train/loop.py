@@ -137,7 +137,7 @@ class Trainer:
             from ..rollout.vllm import KVNeed
             kv = r.rollout.kv_cache_gb
             if kv == "auto":
-                kv = KVNeed(r.rollout.prompts_per_step, r.rollout.n, r.data.max_prompt_tokens, r.rollout.max_new_tokens)
+                kv = KVNeed(r.rollout.prompts_per_step, r.rollout.n, self._prompt_bound(), r.rollout.max_new_tokens)
             engine = build_engine("vllm", self.model_dir, dtype=r.rollout.dtype, threads=r.training.cpu_threads,
                                   kv_cache=kv, seed=r.training.seed + self.rank,
                                   max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens,
@@ -145,6 +145,19 @@ class Trainer:
                                   **pixels)
         engine.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
         return engine
+
+    def _prompt_bound(self) -> int:
+        """The longest prompt the KV cache must hold: the longest training prompt in tokens when all
+        are text and single-turn (a prompt's image tokens and tool turns are not known up front: then
+        data.max_prompt_tokens). Sizing to the data rather than the bound frees most of the cache;
+        a longer prompt later (a rewrite) only makes vLLM run fewer sequences at once."""
+        from ..data import chat_prompt
+        d = self.recipe.data
+        if self.recipe.tools or any(s.get(d.image_key) for s in self.samples):
+            return d.max_prompt_tokens
+        texts = [chat_prompt(self.processor, s, d) for s in self.samples]
+        longest = max(map(len, self.tokenizer(texts, add_special_tokens=False)["input_ids"]))
+        return min(longest, d.max_prompt_tokens)
 
     # ------------------------------------------------------------------ the loop
 

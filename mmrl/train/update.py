@@ -15,6 +15,7 @@ their prompt (mmrl/models/shared_prompt.py); the numbers are the unshared rows'.
 """
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -82,6 +83,18 @@ class MetricMerge:
             out[key] = v if how in ("min", "max") else v / (optimizer_steps if how == "sum"
                                                               else max(self.weights[key], 1e-9))
         return out
+
+
+@contextlib.contextmanager
+def train_mode(module):
+    """transformers checkpoints layers only in train mode (from_pretrained returns eval mode, and
+    the HF engine generates in it); dropout is off (load_policy), so the function is the same."""
+    was = module.training
+    module.train()
+    try:
+        yield
+    finally:
+        module.train(was)
 
 
 class Updater:
@@ -159,7 +172,7 @@ class Updater:
         trainer_logp = torch.zeros(len(batch), batch.T)  # detached, for the gap metric
         order = sorted(range(len(batch)), key=lambda i: batch.rows[i][0])
         minis = [m for k in range(t.mini_batches) if (m := order[k::t.mini_batches])]
-        with timer("update"):
+        with timer("update"), train_mode(engine.module):
             for epoch in range(t.ppo_epochs):
                 for mini in minis:
                     scale = algo.loss_scale(mask[mini], None if old is None else old[mini], rollout[mini])
