@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python bench/versus_trl.py                      # the real measurement (quiet machine)
     .venv/bin/python bench/versus_trl.py --only mmrl --steps 1 --prompts 2 --n 2 --max-new-tokens 8  # smoke
+    nice -n 10 .venv/bin/python bench/versus_trl.py --precision fp32     # a CPU without bf16 instructions
 
 Task, both sides: SmolLM2-135M-Instruct (embedded), prompts "What is a+b? Put the final answer in
 \\boxed{}." (a, b in 1..99, the same prompts in the same order), the math verifier as reward (the same
@@ -13,7 +14,8 @@ options, a 2-process pool), GRPO with beta 0, bf16, P prompts x N samples, <= M 
 Each side runs in its own process, one after the other; the first step includes warm-up, so the
 report is the mean of steps 2..S. Before each side the bench waits (up to --settle s) for the
 1-minute load average to fall below 0.5 and prints it; above that it warns: numbers taken while
-other jobs run are not results.
+other jobs run are not results. Memory is the peak over the run of the process tree's summed RSS
+(shared pages once per process: an upper bound) and summed PSS (each shared page once in all).
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=8, help="samples per prompt (default 8)")
     p.add_argument("--max-new-tokens", type=int, default=64, help="default 64")
     p.add_argument("--only", choices=["trl", "mmrl"], help="run one side")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                   help="both sides' compute: bf16 (the issue's task; default) or fp32 (a CPU without bf16 "
+                        "instructions, where bf16 runs on a reference kernel)")
     p.add_argument("--trl-threads", type=int, default=2, help="TRL's torch threads (default 2: its best here)")
     p.add_argument("--trl-batch", type=int, help="TRL's micro-batch in completions (default: --n)")
     p.add_argument("--trl-model-dtype", choices=["float32", "bfloat16"], default="float32",
@@ -81,7 +86,7 @@ def write_data(path: Path, count: int, seed: int) -> None:
 def mmrl_overrides(args, data: Path, run_dir: Path) -> list[str]:
     return [f"data.train={data}", f"output_dir={run_dir}", f"rollout.prompts_per_step={args.prompts}",
             f"rollout.n={args.n}", f"rollout.max_new_tokens={args.max_new_tokens}", f"training.steps={args.steps}",
-            *args.mmrl_set]
+            *(["backbone.dtype=float32", "rollout.dtype=float32"] if args.precision == "fp32" else []), *args.mmrl_set]
 
 
 def trl_command(args, data: Path, work: Path) -> list[str]:
@@ -96,7 +101,7 @@ def trl_command(args, data: Path, work: Path) -> list[str]:
             "--lr", str(recipe.training.lr), "--temperature", str(recipe.rollout.temperature),
             "--workers", str(recipe.verifiers.workers),
             "--options", json.dumps(recipe.verifiers.options.get("math", {})),
-            "--model-dtype", args.trl_model_dtype, *[f"--set={s}" for s in args.trl_set]]
+            "--model-dtype", args.trl_model_dtype, "--precision", args.precision, *[f"--set={s}" for s in args.trl_set]]
 
 
 def mmrl_command(args, data: Path, work: Path) -> list[str]:
@@ -130,6 +135,7 @@ def summarise(rows: list[dict], measured: Measured, load: tuple) -> dict:
             "tokens_per_s": tokens / mean["time/step"], "rollout_tokens_per_s": tokens / gen if gen else 0.0,
             "completion_tokens_per_step": tokens, "reward": sum(rewards) / len(rewards) if rewards else None,
             "peak_tree_rss_gib": measured.peak_tree_rss / GIB, "peak_process_rss_gib": measured.peak_process_rss / GIB,
+            "peak_tree_pss_gib": measured.peak_tree_pss / GIB,
             "wall_s": measured.wall_s, "load_before": list(load)}
 
 
@@ -151,7 +157,8 @@ def run_side(side: str, args, data: Path, work: Path) -> dict:
         result["settings"] = json.loads((work / "trl.json").read_text())["settings"]
         print(f"[trl] settings: {result['settings']}")
     print(f"[{side}] {result['s_per_step']:.2f} s/step (steps {result['steps']}), "
-          f"peak RSS {result['peak_tree_rss_gib']:.2f} GiB, {measured.wall_s:.0f} s in all", flush=True)
+          f"peak RSS {result['peak_tree_rss_gib']:.2f} GiB (PSS {result['peak_tree_pss_gib']:.2f}), "
+          f"{measured.wall_s:.0f} s in all", flush=True)
     return result
 
 
@@ -159,12 +166,13 @@ def report(args, results: dict) -> None:
     sides = [s for s in ("trl", "mmrl") if s in results]
     steps = results[sides[0]]["steps"]
     print(f"\nversus TRL: SmolLM2-135M-Instruct, {args.prompts} prompts x {args.n} samples, <= {args.max_new_tokens} "
-          f"new tokens, beta 0, bf16; mean of steps {steps[0]}..{steps[-1]}"
+          f"new tokens, beta 0, {args.precision}; mean of steps {steps[0]}..{steps[-1]}"
           + (f"; mmrl overrides: {' '.join(args.mmrl_set)}" if args.mmrl_set else ""))
     rows = [("s/step", "s_per_step", "{:.2f}"), ("completion tokens/s", "tokens_per_s", "{:.1f}"),
             ("rollout tokens/s", "rollout_tokens_per_s", "{:.1f}"),
             ("peak RSS, process tree (GiB)", "peak_tree_rss_gib", "{:.2f}"),
             ("peak RSS, largest process (GiB)", "peak_process_rss_gib", "{:.2f}"),
+            ("peak PSS, process tree (GiB)", "peak_tree_pss_gib", "{:.2f}"),
             ("reward (mean)", "reward", "{:.3f}"), ("1-min load before", "load_before", None)]
     print(f"{'':34s}" + "".join(f"{s:>12s}" for s in sides) + ("    mmrl/TRL" if len(sides) == 2 else ""))
     for label, key, fmt in rows:
@@ -176,7 +184,8 @@ def report(args, results: dict) -> None:
         print(line)
     if len(sides) == 2:
         print(f"speed-up (TRL s/step / mmrl s/step): {results['trl']['s_per_step'] / results['mmrl']['s_per_step']:.2f}x; "
-              f"memory (mmrl / TRL peak tree RSS): {results['mmrl']['peak_tree_rss_gib'] / results['trl']['peak_tree_rss_gib']:.2f}")
+              f"memory (mmrl / TRL peak tree RSS): {results['mmrl']['peak_tree_rss_gib'] / results['trl']['peak_tree_rss_gib']:.2f}, "
+              f"PSS: {results['mmrl']['peak_tree_pss_gib'] / results['trl']['peak_tree_pss_gib']:.2f}")
     for s in sides:
         phases = ", ".join(f"{k} {v:.2f}" for k, v in results[s]["phases"].items())
         print(f"{s} phases (s/step): {phases}")
@@ -189,9 +198,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from mmrl.models.backbone import has_bf16
-    if not has_bf16():  # both sides compute in bf16 (the issue's task): here on a reference kernel
+    if args.precision == "bf16" and not has_bf16():  # the issue's task: here on a reference kernel
         print("WARNING: this CPU has no bf16 instructions (avx512_bf16/amx_bf16): both sides' bf16 matmuls run on "
-              "torch's reference kernel, 6-28x slower than float32 (bench/cpu_bf16.py); these times are not the task's", flush=True)
+              "torch's reference kernel, 6-28x slower than float32 (bench/cpu_bf16.py); these times are not the task's. "
+              "--precision fp32 compares the two in float32", flush=True)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="versus-trl-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "sums.jsonl"

@@ -39,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--options", default="{}", help="math verifier options (JSON)")
     p.add_argument("--model-dtype", default="float32", choices=["float32", "bfloat16"],
                    help="weights as loaded (bf16 compute comes from GRPOConfig.bf16 either way)")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="bf16 autocast or plain float32")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra GRPOConfig fields (YAML values), e.g. --set gradient_checkpointing=false")
     return p.parse_args()
@@ -94,7 +95,7 @@ def main() -> None:
         per_device_train_batch_size=args.batch, gradient_accumulation_steps=accumulation,
         num_generations=args.n, max_completion_length=args.max_new_tokens, temperature=args.temperature,
         beta=0.0, loss_type="grpo", num_iterations=1,  # mmrl's grpo: seq-mean-token-mean, one epoch
-        bf16=True, gradient_checkpointing=True, use_cpu=True, use_vllm=False,
+        bf16=args.precision == "bf16", gradient_checkpointing=True, use_cpu=True, use_vllm=False,
         model_init_kwargs={"dtype": args.model_dtype},
         shuffle_dataset=False, seed=0, logging_steps=1, report_to="none", save_strategy="no",
         disable_tqdm=True, dataloader_num_workers=0, **extra)

@@ -133,7 +133,8 @@ class Rollout(Section):
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(128, ge=1)
     # vLLM's KV cache (allocated up front), GiB; auto: what one step needs to hold all its sequences at
-    # once (prompts_per_step x n samples of up to data.max_prompt_tokens + max_new_tokens), not a fixed size
+    # once (prompts_per_step x n samples of the longest training prompt, or data.max_prompt_tokens with
+    # images or tools, + max_new_tokens), not a fixed size
     kv_cache_gb: Union[Annotated[float, Field(gt=0)], Literal["auto"]] = "auto"
     dtype: Literal["float32", "bfloat16", "auto"] = "auto"
 
