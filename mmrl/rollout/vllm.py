@@ -100,6 +100,7 @@ class VLLMEngine:
         dtype = torch_dtype(dtype)
         if isinstance(kv_cache, KVNeed):
             tokens = max(kv_cache.tokens(), -(-max_model_len // KV_BLOCK) * KV_BLOCK)  # one full-length sequence fits
+            tokens += KV_BLOCK  # vLLM keeps one block aside (its block pool's null block)
             self.kv_cache_bytes = tokens * kv_bytes_per_token(self.config, dtype)
         else:
             self.kv_cache_bytes = int(kv_cache * 2**30)

@@ -67,3 +67,18 @@ def test_images_or_tool_turns_keep_the_recipes_bound():
     assert prompt_bound(r, [{"question": "Count the shapes.", "images": ["a.png"]}]) == r.data.max_prompt_tokens
     tools = load_recipe("recipes/tool_python.yaml")
     assert prompt_bound(tools, [{"question": "1 + 2 ="}]) == tools.data.max_prompt_tokens
+
+
+@pytest.mark.integration
+def test_the_smallest_auto_cache_starts_vllm_and_serves_a_full_length_sequence():
+    """A short prompt's need (2 prompts x 2 samples of 8 tokens) is below one max_model_len sequence:
+    the cache is raised to that, plus the block vLLM keeps aside (without it vLLM refused to start)."""
+    from mmrl.rollout.base import GenRequest, SamplingConfig
+    from mmrl.rollout.vllm import VLLMEngine
+
+    engine = VLLMEngine("smollm2-135m-instruct", dtype="float32", kv_cache=KVNeed(2, 2, 40, 8), max_model_len=1032)
+    try:
+        out = engine.generate([GenRequest("1 + 2 =")], SamplingConfig(n=2, max_new_tokens=8, temperature=1.0))
+        assert len(out[0]) == 2 and all(c.token_ids for c in out[0])
+    finally:
+        engine.close()
