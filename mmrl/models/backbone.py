@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 from ..errors import UserError
 from .smollm2 import NAME as SMOLLM2, default_model_dir
 from .families import family_of, family_of_config
@@ -85,6 +83,8 @@ def load_policy(path: str | Path, dtype="auto", *, attn_implementation: str = "s
 def disable_dropout(model) -> None:
     """Dropout off everywhere, so train mode (which gradient checkpointing needs) computes the same
     function as eval mode: the one the rollout sampled from and the ratio compares against."""
+    import torch
+
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
