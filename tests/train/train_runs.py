@@ -11,8 +11,15 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 TINY = ROOT / "tests" / "train" / "tiny.yaml"
 
 
+# set in this process by in-process engine tests (single_rank_env), whose store may still hold the port
+DISTRIBUTED = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
+
+
 def start_train(recipe: Path, run_dir: Path, *overrides: str) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    """A fresh shell's environment: without this process's distributed settings (a run that inherited
+    MASTER_PORT failed with EADDRINUSE when it followed tests/train/test_zero_stages.py)."""
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED}
+    env.update({"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
     cmd = [sys.executable, "-m", "mmrl.cli", "train", str(recipe), f"output_dir={run_dir}", *overrides]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
