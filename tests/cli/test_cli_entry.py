@@ -1,6 +1,7 @@
 """The `mmrl` entry point: --version, help examples with their line breaks, one line for any
 unexpected error (the traceback with --debug), quiet when the reader of stdout goes away, and the
 known third-party start-up warnings filtered unless --debug (issue 12)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,8 +108,11 @@ from vllm.triton_utils import importing        # vLLM: "Triton is installed, but
 def test_known_startup_warnings_are_filtered(tmp_path):
     script = tmp_path / "startup.py"
     script.write_text(STARTUP)
-    loud = subprocess.run([sys.executable, str(script), "loud"], capture_output=True, text=True, timeout=300)
-    quiet = subprocess.run([sys.executable, str(script), "quiet"], capture_output=True, text=True, timeout=300)
+    # a fresh shell's environment: an in-process engine test earlier in the session sets DS_ACCELERATOR,
+    # which silences DeepSpeed's "Setting accelerator" line in the loud run
+    env = {k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"}
+    loud = subprocess.run([sys.executable, str(script), "loud"], capture_output=True, text=True, timeout=300, env=env)
+    quiet = subprocess.run([sys.executable, str(script), "quiet"], capture_output=True, text=True, timeout=300, env=env)
     assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
     noise = ("Setting accelerator to CPU", "No CUDA runtime", "is deprecated", "doesn't include CPU backend",
              "reduce_op")
