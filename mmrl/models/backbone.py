@@ -76,7 +76,7 @@ def load_policy(path: str | Path, dtype="auto", *, attn_implementation: str = "s
     model = model_cls.from_pretrained(path, dtype=torch_dtype(dtype), attn_implementation=attn_implementation)
     disable_dropout(model)
     if gradient_checkpointing:  # runs in train mode only: the update switches to it (mmrl/train/update.py)
-        model.gradient_checkpointing_enable()
+        model.activation_checkpointing_enable()  # transformers 5 name (the old one warns)
     return model, processor
 
 

@@ -49,6 +49,10 @@ class RolloutEngine(Protocol):
 
     def sync_weights(self, named_tensors: Iterable[tuple[str, "object"]]) -> None: ...
 
+    def release(self) -> None:
+        """Free what the engine can rebuild (colocated vLLM on the CPU: its weights and KV cache) until
+        the next sync_weights; the update then runs without them. Generating before that sync is an error."""
+
     def close(self) -> None: ...
 
 

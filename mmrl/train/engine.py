@@ -7,13 +7,23 @@ import contextlib
 import torch
 
 
+def zero_stage(training, dtype: torch.dtype) -> int:
+    """training.zero_stage, with auto resolved: stage 0 on one rank in float32 (it keeps no flat copy
+    of the parameters and no gradient buckets, and takes ZeRO-2's steps: tests/train/test_zero_stages.py),
+    else ZeRO-2 (sharding over ranks; in bf16 it accumulates the micro-batch gradients in fp32, where
+    stage 0 would add them in bf16: docs/trl.md)."""
+    if training.zero_stage != "auto":
+        return training.zero_stage
+    return 0 if training.ranks == 1 and dtype == torch.float32 else 2
+
+
 def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
     t = recipe.training
     cfg = {
         "train_micro_batch_size_per_gpu": 1,
         "gradient_accumulation_steps": 1,  # micro-batches are token-budgeted: boundaries are set by hand
         "gradient_clipping": t.grad_clip,
-        "zero_optimization": {"stage": t.zero_stage},
+        "zero_optimization": {"stage": zero_stage(t, dtype)},
         "bf16": {"enabled": dtype == torch.bfloat16},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..tools.metrics import ToolUse, tool_metrics
 from . import checkpoint as ckpt
 from .distributed import accelerator_env, rank_and_world, single_rank_env
-from .engine import build_policy, build_reference, full_named_parameters
+from .engine import build_policy, build_reference, full_named_parameters, zero_stage
 from .metrics import MetricsLogger
 from .records import Group
 from .rollouts import Rollouts
@@ -81,6 +81,9 @@ class Trainer:
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.vlm = hasattr(self.processor, "image_processor")
         self.engine = build_policy(r, model, self.dtype)
+        if r.training.zero_stage == "auto":
+            self._say(f"training.zero_stage: auto -> {zero_stage(r.training, self.dtype)} "
+                      f"({r.training.ranks} rank(s), {str(self.dtype).removeprefix('torch.')})")
         ref = None
         if "ref_logp" in self.algo.needs():
             ref = build_reference(r, load_policy(self.model_dir, self.dtype)[0], self.dtype)
@@ -214,6 +217,7 @@ class Trainer:
         timer = Timer()
         rollouts = self._rollouts(self._sampling(), timer, seed)
         groups, generated, metrics = self.curriculum.select(step, rollouts)
+        self.rollout.release()  # the engine idles until the sync below: its weights and cache make way
         metrics.update(self.update(groups, timer) if groups else {"update/skipped": 1})
         metrics.update(self.curriculum.learn(generated))
         with timer("sync"):

@@ -74,3 +74,24 @@ def test_bad_sync_and_long_prompt_are_refused_before_touching_the_engine(engine,
         engine.generate(gsm8k_requests(tok, 1) + [long], SAMPLING)
     requests = gsm8k_requests(tok, 1)
     assert in_sync(trainer_gap(model, tok, requests, engine.generate(requests, SAMPLING), SAMPLING.temperature))
+
+
+def test_a_released_engine_gives_its_memory_back_until_the_next_sync(engine, trainer):
+    """The update runs with the engine released (mmrl/train/loop.py): its packed weights, embedding and
+    KV cache leave the process, generating is refused, and the sync rebuilds an engine in step with
+    the trainer."""
+    import psutil
+
+    model, tok = trainer
+    requests = gsm8k_requests(tok, 2)
+    engine.sync_weights(model.named_parameters())  # in step with the trainer, whatever ran before
+    rss = psutil.Process().memory_info().rss
+    engine.release()
+    freed = rss - psutil.Process().memory_info().rss
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert freed > weights + engine.kv_cache_bytes // 2, (freed, weights, engine.kv_cache_bytes)
+    with pytest.raises(RuntimeError, match="sync_weights first"):
+        engine.generate(requests, SAMPLING)
+    engine.sync_weights(model.named_parameters())
+    after = trainer_gap(model, tok, requests, engine.generate(requests, SAMPLING), SAMPLING.temperature)
+    assert in_sync(after), after

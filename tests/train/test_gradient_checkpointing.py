@@ -33,7 +33,7 @@ def test_checkpointing_recomputes_layers_in_backward_with_the_same_gradient(shar
     base = tiny_model()  # eval mode, as from_pretrained returns a model
     plain_calls, plain_grads, _ = update_once(copy.deepcopy(base), share)
     ckpt = copy.deepcopy(base)
-    ckpt.gradient_checkpointing_enable()
+    ckpt.activation_checkpointing_enable()
     calls, grads, training_after = update_once(ckpt, share)
     assert calls == 2 * plain_calls  # each layer's forward runs again in backward: its activations were freed
     for a, b in zip(plain_grads, grads):

@@ -44,7 +44,7 @@ def test_overrides_reach_nested_keys():
 @pytest.mark.parametrize("override, expected", [
     ("rollout.engine=vlm", "rollout.engine: got 'vlm'; allowed: 'vllm', 'hf'"),
     ("rollout.nn=3", "rollout.nn: unknown key; allowed: engine, prompts_per_step, n,"),
-    ("training.zero_stage=4", "training.zero_stage: got 4; allowed: 0, 1, 2, 3"),
+    ("training.zero_stage=4", "training.zero_stage: got 4; allowed: 0, 1, 2, 3, 'auto'"),
     ("rollout.n=0", "rollout.n: Input should be greater than or equal to 1 (got 0)"),
     ("data.on_bad_image=ignore", "data.on_bad_image: got 'ignore'; allowed: 'fail', 'skip'"),
     ("training.lr=fast", "training.lr: Input should be a valid number"),

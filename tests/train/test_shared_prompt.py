@@ -56,7 +56,7 @@ def test_packed_rows_give_the_unshared_logprobs_entropies_and_gradients(split_gr
     # checkpointing: the layers rerun in backward, where the grouped attention must run again
     model, rng = tiny_llama(), random.Random(0)
     if checkpointing:
-        model.gradient_checkpointing_enable()
+        model.activation_checkpointing_enable()
         model.train()
     groups = groups_of(rng, 300)
     lp, ent = unshared(model, groups, 0.7, True)

@@ -86,3 +86,17 @@ def test_in_float32_stage_0_takes_the_same_steps_as_zero_2(stage):
     error = engine_error(base, torch.float32, stage)
     assert error(adamw_reference(base)) < 1e-4
     assert error(adamw_reference(base, skip_first=True)) > 0.5
+
+
+@pytest.mark.parametrize("asked, ranks, dtype, stage", [
+    ("auto", 1, torch.float32, 0),    # one rank, fp32: nothing to shard, and the same steps
+    ("auto", 1, torch.bfloat16, 2),   # bf16: stage 0 would add micro-batch gradients in bf16
+    ("auto", 2, torch.float32, 2),    # several ranks: ZeRO-2 shards states and gradients
+    (2, 1, torch.float32, 2),         # a stage named in the recipe is kept
+    (3, 1, torch.bfloat16, 3),
+])
+def test_auto_zero_stage_is_0_only_for_float32_on_one_rank(asked, ranks, dtype, stage):
+    from mmrl.train.engine import ds_config
+
+    recipe = SimpleNamespace(training=Training(zero_stage=asked, ranks=ranks))
+    assert ds_config(recipe, dtype)["zero_optimization"]["stage"] == stage
