@@ -35,6 +35,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="train-split seed and torch seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skills", default="", help="comma-separated scene skills (default: all, GUI included)")
+    p.add_argument("--captions", choices=["plain", "facts"], default="plain",
+                   help="plain: a scene description; facts: one fact per sentence in an answer's words "
+                        "(\"There are 3 stars in the image. The circle is red.\")")
     p.add_argument("--model", default="smolvl", help="the VLM to align (built-in name or folder)")
     p.add_argument("--dtype", choices=["auto", "fp32"], default="auto",
                    help="auto: the frozen language model in bf16 and bf16 autocast where the CPU has bf16 "
@@ -107,7 +110,7 @@ def main(argv=None) -> int:
     losses, started, cpu0 = [], time.time(), time.process_time()
     with open(log_path, "w") as log, tqdm(total=stop, desc="align", unit="step") as bar:
         for step in range(stop):
-            batch = [(item, *align.example(item, rng)) for item in (next(data) for _ in range(args.batch_size))]
+            batch = [(item, *align.example(item, rng, args.captions)) for item in (next(data) for _ in range(args.batch_size))]
             inputs = align.collate(processor, batch)
             for group in opt.param_groups:
                 group["lr"] = schedule(step, args.steps, args.lr)
@@ -128,7 +131,7 @@ def main(argv=None) -> int:
                 plot(losses, png_path)
                 meta = {"script": "scripts/pretrain_smolvl.py", "seed": str(args.seed), "steps": str(step + 1),
                         "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
-                        "skills": ",".join(skills), "final_loss": f"{losses[-1]:.4f}", "dtype": str(low).removeprefix("torch."),
+                        "skills": ",".join(skills), "captions": args.captions, "final_loss": f"{losses[-1]:.4f}", "dtype": str(low).removeprefix("torch."),
                         "threads": str(args.threads)}
                 align.save_vision(model, args.out, meta)
     elapsed = time.time() - started

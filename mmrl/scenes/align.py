@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from .items import Item
+from .items import Item, facts
 
 # Plain requests for a description: never the RL question formats (those are left for RL to learn).
 PROMPTS = ("Describe the image.", "What is in this picture?", "Give a short description of the image.",
@@ -13,10 +13,14 @@ PROMPTS = ("Describe the image.", "What is in this picture?", "Give a short desc
 VISION_PREFIX = "model.visual."
 
 
-def example(item: Item, rng: random.Random) -> tuple[list, str]:
-    """(chat messages with the image, the caption to learn)."""
+CAPTIONS = ("plain", "facts")
+
+
+def example(item: Item, rng: random.Random, captions: str = "plain") -> tuple[list, str]:
+    """(chat messages with the image, the caption to learn). captions="facts": a shape scene's
+    caption is one fact per sentence (items.facts); text scenes and GUI screens keep their caption."""
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": rng.choice(PROMPTS)}]}]
-    return messages, item.caption
+    return messages, (captions == "facts" and facts(item.spec)) or item.caption
 
 
 def collate(processor, batch: list[tuple[Item, list, str]]) -> dict:

@@ -20,6 +20,7 @@ COLOURS = {"red": (220, 40, 40), "green": (30, 150, 60), "blue": (40, 80, 220),
 BACKGROUNDS = {"white": (255, 255, 255), "grey": (222, 222, 222), "cream": (250, 240, 215),
                "pale blue": (214, 230, 246), "pale green": (220, 240, 220), "pale pink": (250, 226, 232)}
 KINDS = ("circle", "square", "triangle", "star", "diamond", "cross")
+PLURALS = {kind: kind + ("es" if kind.endswith("s") else "s") for kind in KINDS}  # "crosses", not "crosss"
 SIZES = {"small": (16, 24), "large": (38, 54)}  # full width range in pixels
 TEXT_COLOURS = {"black": (20, 20, 20), **{k: COLOURS[k] for k in ("red", "blue", "green", "purple")}}
 

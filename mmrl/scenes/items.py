@@ -77,8 +77,34 @@ def caption(shapes: list[draw.Shape], bg: str) -> str:
     counts: dict[str, int] = {}
     for s in shapes:
         counts[s.kind] = counts.get(s.kind, 0) + 1
-    tally = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(counts.items()))
+    tally = ", ".join(f"{n} {draw.PLURALS[k] if n > 1 else k}" for k, n in sorted(counts.items()))
     return f"On a {bg} background: {'; '.join(parts)}. In all: {tally}."
+
+
+def facts(spec: dict) -> str:
+    """A shape scene as one short fact per sentence, in the words an answer uses ("There are 3 stars
+    in the image. The circle is red. The red object is a circle."): a second caption style for
+    alignment (scripts/pretrain_smolvl.py --captions facts), still a description, never a question.
+    A colour or shape fact is stated only where it names one object; "" for text scenes."""
+    shapes = [(kind, colour, size) for kind, colour, size, *_ in spec.get("shapes", [])]
+    if "text" in spec:
+        return ""
+    if not shapes:
+        return "There are no shapes in the image."
+    kinds = sorted({k for k, _, _ in shapes})
+    out = [f"There {'is 1' if n == 1 else f'are {n}'} {draw.PLURALS[k] if n > 1 else k} in the image."
+           for k in kinds for n in [sum(kk == k for kk, _, _ in shapes)]]
+    for kind, colour, size in shapes:
+        if sum(k == kind for k, _, _ in shapes) == 1:
+            out.append(f"The {kind} is {colour}.")
+        if sum(c == colour for _, c, _ in shapes) == 1:
+            out.append(f"The {colour} object is a {kind}.")
+    for kind in kinds:
+        pair = [s for s in shapes if s[0] == kind]
+        if len(pair) == 2 and pair[0][2] != pair[1][2]:
+            larger = max(pair, key=lambda s: list(draw.SIZES).index(s[2]))
+            out.append(f"The larger {kind} is {larger[1]}.")
+    return " ".join(out)
 
 
 def _scene(rng: random.Random, wanted: list[tuple[str, str, str]], distractors: int,
@@ -139,7 +165,7 @@ def make_count(rng):
     ps = _scene(rng, wanted, rng.randint(0, 3), lambda k, c: k == kind)
     if ps is None:
         return None
-    q = f"How many {kind}s are in the image? Put the number within \\boxed{{}}."
+    q = f"How many {draw.PLURALS[kind]} are in the image? Put the number within \\boxed{{}}."
     return _spec_of("count", bg, pattern, ps, kind=kind), q, "math", str(n), str(n), []
 
 
@@ -169,7 +195,7 @@ def make_size(rng):
     if ps is None:
         return None
     choices, letter = _mcq(rng, c1, [c1, c2])
-    q = (f"There are two {kind}s. What colour is the larger one?\nChoices:\n{_choices_text(choices)}\n{BOXED}")
+    q = (f"There are two {draw.PLURALS[kind]}. What colour is the larger one?\nChoices:\n{_choices_text(choices)}\n{BOXED}")
     return _spec_of("size", bg, pattern, ps, choices=choices), q, "mcq", letter, c1, choices
 
 

@@ -22,10 +22,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from .draw import PLURALS
 from .items import MAX_COUNT
 
 SKILLS = ("colour", "shape", "count", "position", "size", "word")
 READINGS = ("real", "blank", "swapped", "caption")  # the image; a white one; another item's; the caption as text
+SINGULARS = {plural: kind for kind, plural in PLURALS.items()}
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
 
 
@@ -51,13 +53,14 @@ def statement(skill: str, question: str, candidate: str) -> str:
              "shape": (r"What shape is the (\w+) object", "The {0} object is a {c}."),
              "count": (r"How many (\w+) are in", "There are {c} {0} in the image."),
              "position": (r"Where is the (\w+ \w+) relative to the (\w+ \w+)\?", "The {0} is {rel} the {1}."),
-             "size": (r"There are two (\w+)s\.", "The larger {0} is {c}."),
+             "size": (r"There are two (\w+)\.", "The larger {0} is {c}."),
              "word": (r"Which word is written", 'The word "{c}" is written in the image.')}
     pattern, form = forms[skill]
     found = re.match(pattern, question)
     if found is None:
         raise ValueError(f"{skill} question {question!r} does not match {pattern!r}")
-    return form.format(*found.groups(), c=candidate, rel=RELATIONS.get(candidate, candidate))
+    named = [SINGULARS.get(group, group) for group in found.groups()] if skill == "size" else found.groups()
+    return form.format(*named, c=candidate, rel=RELATIONS.get(candidate, candidate))
 
 
 def probes(data_dir: Path, limit: int | None = None) -> list[Probe]:

@@ -101,3 +101,29 @@ def test_a_scene_without_shapes_is_captioned_as_empty():
     assert empty, "no empty scene among 200 count items: pick another range"
     for item in empty:
         assert item.caption == f"On a {item.spec['bg']} background: no shapes."
+
+
+def test_fact_captions_state_the_drawn_counts_and_only_unambiguous_colours():
+    """--captions facts: each kind's count as drawn, a colour only where one shape has that kind, a
+    kind only where one shape has that colour; a description (no question), and text scenes keep
+    their plain caption."""
+    import re
+    from collections import Counter
+
+    from mmrl.scenes.items import facts
+    from mmrl.scenes.seeing import SINGULARS
+
+    for skill in ("count", "colour", "shape", "size"):
+        for i in range(40):
+            item = make_item("train", 0, i, skill)
+            shapes = item.spec["shapes"]
+            text = align.example(item, random.Random(0), "facts")[1]
+            assert text == facts(item.spec) and "?" not in text and "boxed" not in text
+            stated = {SINGULARS.get(k, k): int(n) for n, k in re.findall(r"There (?:is|are) (\d+) (\w+) in the image", text)}
+            assert stated == dict(Counter(s[0] for s in shapes)) or (not shapes and "no shapes" in text)
+            for kind, colour in re.findall(r"The (\w+) is (\w+)\.", text):
+                assert [s[1] for s in shapes if s[0] == kind] == [colour]
+            for colour, kind in re.findall(r"The (\w+) object is a (\w+)\.", text):
+                assert [s[0] for s in shapes if s[1] == colour] == [kind]
+    word = make_item("train", 0, 0, "word")
+    assert align.example(word, random.Random(0), "facts")[1] == word.caption

@@ -126,3 +126,22 @@ def test_gui_items_click_gold_is_the_named_elements_dom_box():
     assert name in item.question and kind in item.question
     x1, y1, x2, y2 = item.gold["bbox"]
     assert 0 <= x1 < x2 <= gui.SIZE[0] and 0 <= y1 < y2 <= gui.SIZE[1]
+
+
+def test_plural_kinds_are_spelled_as_english():
+    """'How many crosses', never 'crosss': questions, captions and the seeing statements say a
+    plural kind the way a reader (and the language model) would."""
+    from mmrl.scenes.items import facts
+    from mmrl.scenes.seeing import statement
+
+    texts = []
+    for skill in ("count", "size"):
+        for index in range(120):
+            item = make_item("train", 0, index, skill)
+            texts += [item.question, item.caption, facts(item.spec)]
+            first = item.question.splitlines()[0]
+            texts += [statement(skill, first, c) for c in (item.choices or [item.answer])]
+    joined = "\n".join(texts)
+    assert "crosss" not in joined and "crosse " not in joined
+    assert "How many crosses are in the image?" in joined and "There are two crosses." in joined
+    assert "The larger cross is" in joined
