@@ -108,9 +108,10 @@ from vllm.triton_utils import importing        # vLLM: "Triton is installed, but
 def test_known_startup_warnings_are_filtered(tmp_path):
     script = tmp_path / "startup.py"
     script.write_text(STARTUP)
-    # a fresh shell's environment: an in-process engine test earlier in the session sets DS_ACCELERATOR,
-    # which silences DeepSpeed's "Setting accelerator" line in the loud run
-    env = {k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"}
+    # a fresh shell's environment: in-process engine tests earlier in the session leave variables behind
+    # (DS_ACCELERATOR silenced DeepSpeed's "Setting accelerator" line; after tests/train the loud run
+    # also lost the reduce_op warning), so the scripts get only what a login shell has
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER") if k in os.environ}
     loud = subprocess.run([sys.executable, str(script), "loud"], capture_output=True, text=True, timeout=300, env=env)
     quiet = subprocess.run([sys.executable, str(script), "quiet"], capture_output=True, text=True, timeout=300, env=env)
     assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
