@@ -241,12 +241,12 @@ def _release_in_worker(worker):  # runs inside the vLLM worker
 def _restore_storages(worker) -> None:
     """Give the released storages their memory back (contents undefined: the reload writes every
     parameter, and the KV cache is zeroed, as a fresh one would be)."""
-    for storage, nbytes in getattr(worker, "mmrl_released", ()):
+    released, worker.mmrl_released = getattr(worker, "mmrl_released", []), []
+    for storage, nbytes in released:
         storage.resize_(nbytes)
-    if getattr(worker, "mmrl_released", None):
+    if released:
         for kv in worker.model_runner.kv_caches:
             kv.zero_()
-    worker.mmrl_released = []
 
 
 def _reload_in_worker(worker, named):  # runs inside the vLLM worker

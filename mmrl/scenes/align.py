@@ -13,9 +13,6 @@ PROMPTS = ("Describe the image.", "What is in this picture?", "Give a short desc
 VISION_PREFIX = "model.visual."
 
 
-CAPTIONS = ("plain", "facts")
-
-
 def example(item: Item, rng: random.Random, captions: str = "plain") -> tuple[list, str]:
     """(chat messages with the image, the caption to learn). captions="facts": a shape scene's
     caption is one fact per sentence (items.facts); text scenes and GUI screens keep their caption."""

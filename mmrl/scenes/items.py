@@ -86,15 +86,15 @@ def facts(spec: dict) -> str:
     in the image. The circle is red. The red object is a circle."): a second caption style for
     alignment (scripts/pretrain_smolvl.py --captions facts), still a description, never a question.
     A colour or shape fact is stated only where it names one object; "" for text scenes."""
-    shapes = [(kind, colour, size) for kind, colour, size, *_ in spec.get("shapes", [])]
     if "text" in spec:
         return ""
+    shapes = [(kind, colour, size) for kind, colour, size, *_ in spec["shapes"]]
     if not shapes:
         return "There are no shapes in the image."
     kinds = sorted({k for k, _, _ in shapes})
     out = [f"There {'is 1' if n == 1 else f'are {n}'} {draw.PLURALS[k] if n > 1 else k} in the image."
            for k in kinds for n in [sum(kk == k for kk, _, _ in shapes)]]
-    for kind, colour, size in shapes:
+    for kind, colour, _ in shapes:
         if sum(k == kind for k, _, _ in shapes) == 1:
             out.append(f"The {kind} is {colour}.")
         if sum(c == colour for _, c, _ in shapes) == 1:
