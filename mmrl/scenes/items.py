@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -91,15 +92,15 @@ def facts(spec: dict) -> str:
     shapes = [(kind, colour, size) for kind, colour, size, *_ in spec["shapes"]]
     if not shapes:
         return "There are no shapes in the image."
-    kinds = sorted({k for k, _, _ in shapes})
+    per_kind, per_colour = Counter(k for k, _, _ in shapes), Counter(c for _, c, _ in shapes)
     out = [f"There {'is 1' if n == 1 else f'are {n}'} {draw.PLURALS[k] if n > 1 else k} in the image."
-           for k in kinds for n in [sum(kk == k for kk, _, _ in shapes)]]
+           for k, n in sorted(per_kind.items())]
     for kind, colour, _ in shapes:
-        if sum(k == kind for k, _, _ in shapes) == 1:
+        if per_kind[kind] == 1:
             out.append(f"The {kind} is {colour}.")
-        if sum(c == colour for _, c, _ in shapes) == 1:
+        if per_colour[colour] == 1:
             out.append(f"The {colour} object is a {kind}.")
-    for kind in kinds:
+    for kind in sorted(per_kind):
         pair = [s for s in shapes if s[0] == kind]
         if len(pair) == 2 and pair[0][2] != pair[1][2]:
             larger = max(pair, key=lambda s: list(draw.SIZES).index(s[2]))

@@ -81,8 +81,9 @@ class Trainer:
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.vlm = hasattr(self.processor, "image_processor")
         self.engine = build_policy(r, model, self.dtype)
+        self.zero_stage = zero_stage(r.training, self.dtype)  # auto resolved once, as the engine was built
         if r.training.zero_stage == "auto":
-            self._say(f"training.zero_stage: auto -> {zero_stage(r.training, self.dtype)} "
+            self._say(f"training.zero_stage: auto -> {self.zero_stage} "
                       f"({r.training.ranks} rank(s), {str(self.dtype).removeprefix('torch.')})")
         ref = None
         if "ref_logp" in self.algo.needs():
@@ -132,7 +133,7 @@ class Trainer:
         from ..rollout import build_engine
         r = self.recipe
         pixels = dict(min_pixels=r.backbone.min_pixels, max_pixels=r.backbone.max_pixels)
-        if r.rollout.engine == "hf" and r.training.zero_stage != 3:  # share the trainer's weights: no sync
+        if r.rollout.engine == "hf" and self.zero_stage != 3:  # share the trainer's weights: no sync
             return build_engine("hf", self.model_dir, model=self.engine.module, processor=self.processor, **pixels)
         if r.rollout.engine == "hf":
             engine = build_engine("hf", self.model_dir, dtype=self.dtype, **pixels)
@@ -146,7 +147,7 @@ class Trainer:
                                   max_model_len=r.data.max_prompt_tokens + r.rollout.max_new_tokens,
                                   max_images=1 + (r.tools.max_turns - 1 if r.tools else 0),  # a tool turn may show one (zoom)
                                   **pixels)
-        engine.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
+        engine.sync_weights(full_named_parameters(self.engine.module, self.zero_stage))
         return engine
 
     def _prompt_bound(self) -> int:
@@ -199,7 +200,7 @@ class Trainer:
         ckpt.save(self.engine, self.run_dir, self.step, state, self.rank, self.recipe.checkpoint.keep)
 
     def export(self, out: Path) -> None:
-        named = full_named_parameters(self.engine.module, self.recipe.training.zero_stage)
+        named = full_named_parameters(self.engine.module, self.zero_stage)
         if self.rank == 0:
             ckpt.export_hf(self.engine.module, self.processor, named, out)
             self._say(f"exported an HF model folder to {out}")
@@ -242,8 +243,8 @@ class Trainer:
 
     def _sync(self) -> None:
         r = self.recipe
-        if not (r.rollout.engine == "hf" and r.training.zero_stage != 3):  # that engine shares the weights
-            self.rollout.sync_weights(full_named_parameters(self.engine.module, r.training.zero_stage))
+        if not (r.rollout.engine == "hf" and self.zero_stage != 3):  # that engine shares the weights
+            self.rollout.sync_weights(full_named_parameters(self.engine.module, self.zero_stage))
 
     def evaluate(self) -> dict:
         """Held-out accuracy with greedy decoding (one answer per prompt), this rank's share."""
