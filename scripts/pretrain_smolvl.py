@@ -34,7 +34,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW, cosine, 5%% warm-up)")
     p.add_argument("--seed", type=int, default=0, help="train-split seed and torch seed")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skills", default="", help="comma-separated scene skills (default: all, GUI included)")
+    p.add_argument("--skills", default="", help="comma-separated scene skills (default: all, GUI included); "
+                   "'single' (one shape alone, alignment only) is a first curriculum stage")
+    p.add_argument("--init", type=Path, help="start from these vision weights (a previous stage's output)")
     p.add_argument("--captions", choices=["plain", "facts"], default="plain",
                    help="plain: a scene description; facts: one fact per sentence in an answer's words "
                         "(\"There are 3 stars in the image. The circle is red.\")")
@@ -45,6 +47,8 @@ def parse(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.out.suffix != ".safetensors":
         p.error(f"--out {args.out}: must end in .safetensors")
+    if args.init is not None and not args.init.is_file():
+        p.error(f"--init {args.init}: no such file")
     if min(args.steps, args.batch_size, args.threads, args.max_steps or 1) < 1 or not args.lr > 0:
         p.error("--steps, --max-steps, --batch-size and --threads must be >= 1, --lr > 0")
     return args
@@ -78,11 +82,13 @@ def main(argv=None) -> int:
 
     from mmrl.models.backbone import load_policy, torch_dtype
     from mmrl.scenes import align, build, gui
+    from mmrl.scenes.items import ALIGN_ONLY_SKILLS
 
     skills = tuple(s for s in args.skills.split(",") if s) or build.SKILLS
-    unknown = [s for s in skills if s not in build.SKILLS]
+    known = (*build.SKILLS, *ALIGN_ONLY_SKILLS)
+    unknown = [s for s in skills if s not in known]
     if unknown:
-        print(f"error: --skills: unknown skill {unknown[0]!r} (known: {', '.join(build.SKILLS)})", file=sys.stderr)
+        print(f"error: --skills: unknown skill {unknown[0]!r} (known: {', '.join(known)})", file=sys.stderr)
         return 2
     data, rng = build.stream("train", args.seed, skills), random.Random(args.seed)
     try:
@@ -95,6 +101,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model, processor = load_policy(args.model, dtype="fp32")
+    try:
+        start_meta = align.load_vision(model, args.init) if args.init else {}
+    except ValueError as e:
+        print(f"error: --init {e}", file=sys.stderr)
+        return 2
     model.requires_grad_(False)
     model.model.visual.requires_grad_(True)   # vision tower + merger; the language model stays frozen
     low = torch_dtype(args.dtype)
@@ -132,7 +143,8 @@ def main(argv=None) -> int:
                 meta = {"script": "scripts/pretrain_smolvl.py", "seed": str(args.seed), "steps": str(step + 1),
                         "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
                         "skills": ",".join(skills), "captions": args.captions, "final_loss": f"{losses[-1]:.4f}", "dtype": str(low).removeprefix("torch."),
-                        "threads": str(args.threads)}
+                        "threads": str(args.threads), "init": str(args.init or ""),
+                        "init_steps": start_meta.get("steps", "0")}
                 align.save_vision(model, args.out, meta)
     elapsed = time.time() - started
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); {stop} steps in {elapsed:.0f} s "

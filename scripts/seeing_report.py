@@ -22,9 +22,16 @@ def main(argv=None) -> int:
     p.add_argument("--weights", type=Path, help="vision weights from scripts/pretrain_smolvl.py to load first")
     p.add_argument("--data", type=Path, default=ROOT / "data" / "scenes", help="a scenes folder (items.jsonl)")
     p.add_argument("--limit", type=int, default=None, help="at most this many items per skill")
+    p.add_argument("--skills", default="", help="comma-separated subset of the report's skills (default: all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     args = p.parse_args(argv)
+    from mmrl.scenes.seeing import SKILLS
+    skills = tuple(s for s in args.skills.split(",") if s) or SKILLS
+    if set(skills) - set(SKILLS):
+        print(f"error: --skills: unknown skill {sorted(set(skills) - set(SKILLS))[0]!r} (known: {', '.join(SKILLS)})",
+              file=sys.stderr)
+        return 2
     for path, what in ((args.weights, "--weights"), (args.data / "items.jsonl", "--data")):
         if path is not None and not path.is_file():
             print(f"error: {what}: no file {path}", file=sys.stderr)
@@ -45,7 +52,7 @@ def main(argv=None) -> int:
         except ValueError as e:
             print(f"error: --weights: {e}", file=sys.stderr)
             return 2
-    items = seeing.probes(args.data, args.limit)
+    items = seeing.probes(args.data, args.limit, skills)
     with tqdm(total=len(items), desc="seeing", unit="item") as bar:
         result = seeing.run(model, processor, items, bar.update)
     print(seeing.markdown(result))

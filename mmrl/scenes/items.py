@@ -137,15 +137,22 @@ def _spec_of(skill, bg, pattern, placements, **extra) -> dict:
             "shapes": [[p.kind, p.colour, p.size, p.cx, p.cy, p.width] for p in placements], **extra}
 
 
-def make_colour(rng):
+def make_colour(rng, skill: str = "colour", most_distractors: int = 3):
     kind, colour = rng.choice(KINDS), rng.choice(list(COLOURS))
     bg, pattern = _backdrop(rng)
-    ps = _scene(rng, [(kind, colour, rng.choice(list(draw.SIZES)))], rng.randint(0, 3), lambda k, c: k == kind)
+    ps = _scene(rng, [(kind, colour, rng.choice(list(draw.SIZES)))], rng.randint(0, most_distractors),
+                lambda k, c: k == kind)
     if ps is None:
         return None
     choices, letter = _mcq(rng, colour, list(COLOURS))
     q = f"What colour is the {kind} in the image?\nChoices:\n{_choices_text(choices)}\n{BOXED}"
-    return _spec_of("colour", bg, pattern, ps, choices=choices), q, "mcq", letter, colour, choices
+    return _spec_of(skill, bg, pattern, ps, choices=choices), q, "mcq", letter, colour, choices
+
+
+def make_single(rng):
+    """One shape alone: alignment's first stage (a kind and a colour to name, nothing to tell apart).
+    Not an evaluation skill; its question is the colour item's."""
+    return make_colour(rng, "single", 0)
 
 
 def make_shape(rng):
@@ -242,6 +249,7 @@ def make_word(rng):
 
 SHAPE_SKILLS = {"colour": make_colour, "shape": make_shape, "count": make_count, "position": make_position,
                 "size": make_size, "ground": make_ground, "number": make_number, "word": make_word}
+ALIGN_ONLY_SKILLS = {"single": make_single}  # scenes for alignment curricula, not in the held-out benchmark
 
 
 def render_item(skill: str, spec: dict, question: str, verifier: str, gold, answer: str,
@@ -271,7 +279,7 @@ def make_item(split: str, seed: int, index: int, skill: str) -> Item:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = item_rng(split, seed, skill, index)
     while True:
-        made = SHAPE_SKILLS[skill](rng)
+        made = {**SHAPE_SKILLS, **ALIGN_ONLY_SKILLS}[skill](rng)
         if made is not None and split_of(made[0]) == split:
             spec, q, verifier, gold, answer, choices = made
             return render_item(skill, spec, q, verifier, gold, answer, choices, f"{split}-{skill}-{index:05d}")

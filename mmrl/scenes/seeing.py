@@ -63,12 +63,12 @@ def statement(skill: str, question: str, candidate: str) -> str:
     return form.format(*named, c=candidate, rel=RELATIONS.get(candidate, candidate))
 
 
-def probes(data_dir: Path, limit: int | None = None) -> list[Probe]:
+def probes(data_dir: Path, limit: int | None = None, skills=SKILLS) -> list[Probe]:
     """The ranked-answer probes of a scenes folder (items.jsonl), at most `limit` per skill."""
     out, per = [], {}
     for line in (data_dir / "items.jsonl").open(encoding="utf-8"):
         rec = json.loads(line)
-        if rec["skill"] not in SKILLS or (limit is not None and per.get(rec["skill"], 0) >= limit):
+        if rec["skill"] not in skills or (limit is not None and per.get(rec["skill"], 0) >= limit):
             continue
         per[rec["skill"]] = per.get(rec["skill"], 0) + 1
         cands = [str(n) for n in range(MAX_COUNT + 1)] if rec["skill"] == "count" else rec["choices"]

@@ -90,6 +90,12 @@ def test_two_one_step_runs_give_identical_weights_and_a_loss_curve(tmp_path):
     assert losses[0] == losses[1]  # step, loss, grad norm and lr agree to the last digit
     assert (tmp_path / "a.loss.png").stat().st_size > 1000 and len((tmp_path / "a.loss.jsonl").read_text().splitlines()) == 1
     assert build.SKILLS[-1] == "gui"  # the default mix includes the browser screens
+    # --init continues from a saved stage: at a vanishing learning rate the weights come back unchanged.
+    c = tmp_path / "c.safetensors"
+    assert script.main(["--out", str(c), *args, "--lr", "1e-12", "--init", str(tmp_path / "a.safetensors")]) == 0
+    with safe_open(str(tmp_path / "a.safetensors"), "pt") as a, safe_open(str(c), "pt") as b:
+        assert b.metadata()["init_steps"] == "1" and b.metadata()["init"].endswith("a.safetensors")
+        assert all(torch.equal(a.get_tensor(k), b.get_tensor(k)) for k in a.keys())
 
 
 def test_a_scene_without_shapes_is_captioned_as_empty():
@@ -127,3 +133,28 @@ def test_fact_captions_state_the_drawn_counts_and_only_unambiguous_colours():
                 assert [s[0] for s in shapes if s[1] == colour] == [kind]
     word = make_item("train", 0, 0, "word")
     assert align.example(word, random.Random(0), "facts")[1] == word.caption
+
+
+def test_single_scenes_hold_one_shape_of_the_train_split_and_are_not_benchmark_skills():
+    """--skills single (a first curriculum stage): one shape alone, its facts name its kind and colour;
+    train split only, and not part of the held-out benchmark's skills."""
+    from mmrl.scenes.items import facts, split_of
+
+    assert "single" not in build.SKILLS
+    for i in range(30):
+        item = make_item("train", 0, i, "single")
+        (kind, colour, *_), = item.spec["shapes"]
+        assert split_of(item.spec) == "train" and item.skill == "single"
+        assert facts(item.spec) == f"There is 1 {kind} in the image. The {kind} is {colour}. The {colour} object is a {kind}."
+
+
+def test_init_rejects_a_missing_file_and_foreign_weights_with_exit_2(tmp_path, capsys):
+    script = _script()
+    with pytest.raises(SystemExit) as e:
+        script.main(["--out", str(tmp_path / "v.safetensors"), "--init", str(tmp_path / "none.safetensors")])
+    assert e.value.code == 2 and "none.safetensors: no such file" in capsys.readouterr().err
+    from safetensors.torch import save_file
+    save_file({"lm_head.weight": torch.zeros(2)}, str(tmp_path / "bad.safetensors"))
+    assert script.main(["--out", str(tmp_path / "v.safetensors"), "--skills", "single", "--max-steps", "1",
+                        "--init", str(tmp_path / "bad.safetensors")]) == 2
+    assert "bad.safetensors: not smolvl vision weights" in capsys.readouterr().err

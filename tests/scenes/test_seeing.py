@@ -28,6 +28,17 @@ def test_every_heldout_probe_has_one_statement_per_candidate_naming_it():
         assert "boxed" not in statements[p.gold] and "?" not in statements[p.gold]
 
 
+def test_the_report_reads_only_the_skills_asked_and_names_an_unknown_one(capsys):
+    probes = seeing.probes(SCENES, limit=3, skills=("count", "size"))
+    assert sorted(p.skill for p in probes) == ["count"] * 3 + ["size"] * 3
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("seeing_report", SCENES.parents[1] / "scripts" / "seeing_report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--skills", "count,smell"]) == 2
+    assert "--skills: unknown skill 'smell'" in capsys.readouterr().err
+
+
 def test_the_swapped_image_is_another_item_of_the_same_skill_and_every_image_is_swapped_in_once():
     probes = seeing.probes(SCENES, limit=5)
     others = seeing.swaps(probes)
