@@ -162,6 +162,9 @@ class Training(Section):
                                               # log-probs (ratio 1, same gradient), no separate no-grad pass
     share_prompt: bool = True                 # text prompts: a group's prompt runs once in the trainer's
                                               # forward (Prefix Grouper; same log-probs and gradients)
+    skip_zero_advantage: bool = True          # leave out of the update the responses whose advantage is 0 on
+                                              # every token (their gradient is exactly 0 when the loss has no
+                                              # KL, entropy or extra term); the normalizers stay the whole batch's
 
     @property
     def cpu_threads(self) -> int:

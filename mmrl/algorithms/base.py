@@ -149,6 +149,13 @@ class Algorithm:
         return frozenset(out)
 
     @property
+    def inert_at_zero_advantage(self) -> bool:
+        """True when a response whose advantage is 0 on every token adds exactly 0 to the loss and its
+        gradient, so the update may leave it out (the mini-batch's normalizers unchanged). Every policy
+        term here is a multiple of the advantage; a KL, entropy or extra term (PAPO) is not."""
+        return self.params.beta == 0 and self.params.entropy_coef == 0 and type(self).extra_loss is Algorithm.extra_loss
+
+    @property
     def needs_reference(self) -> bool:
         return "ref_logp" in self.needs()
 

@@ -12,6 +12,11 @@ from the extra pass; the gradient is the same).
 
 Shared prompt: with text prompts, a micro-batch's rows are a group's responses behind one copy of
 their prompt (mmrl/models/shared_prompt.py); the numbers are the unshared rows'.
+
+Zero-advantage responses: when the loss is the policy term alone (Algorithm.inert_at_zero_advantage),
+a response whose advantage is 0 on every token (a group whose rewards are all equal) adds exactly 0
+to the gradient, so it is left out of the forward and backward. The normalizers stay the whole
+mini-batch's, so the gradient is the dense update's; the update's metrics cover the rows trained.
 """
 from __future__ import annotations
 
@@ -140,6 +145,13 @@ class Updater:
             return batch.to_response(rows, out[0]), batch.to_response(rows, out[1])
         return batch.to_response(rows, out), None
 
+    def inert_rows(self, adv: torch.Tensor, mask: torch.Tensor) -> set[int]:
+        """Rows the update may leave out: advantage 0 on every token, under a loss for which that
+        means exactly zero gradient (training.skip_zero_advantage)."""
+        if not (self.training.skip_zero_advantage and self.algo.inert_at_zero_advantage):
+            return set()
+        return set(torch.nonzero(((adv * mask) == 0).all(-1)).flatten().tolist())
+
     def no_grad_logprobs(self, model, batch: Batch, masked: bool = False) -> torch.Tensor:
         out = torch.zeros(len(batch), batch.T)
         for micro in self.micro_batches(batch):
@@ -168,20 +180,28 @@ class Updater:
         per_row = {k: v for k, v in given.items() if k != "reward_parts"}
         rollout = given["rollout_logp"] if "rollout_logp" in given else batch.rollout_logprobs()
 
-        merge, n_steps = MetricMerge(algo.reduction), 0
+        merge, n_steps, n_micro = MetricMerge(algo.reduction), 0, 0
         trainer_logp = torch.zeros(len(batch), batch.T)  # detached, for the gap metric
+        inert, trained = self.inert_rows(adv, mask), torch.zeros(len(batch), dtype=torch.bool)
         order = sorted(range(len(batch)), key=lambda i: batch.rows[i][0])
         minis = [m for k in range(t.mini_batches) if (m := order[k::t.mini_batches])]
         with timer("update"), train_mode(engine.module):
             for epoch in range(t.ppo_epochs):
                 for mini in minis:
                     scale = algo.loss_scale(mask[mini], None if old is None else old[mini], rollout[mini])
-                    micros = self.micro_batches(batch, mini)
+                    # When every row is inert one (the shortest) still runs: the optimizer steps on a zero
+                    # gradient as the dense update would (Adam's moments move on).
+                    kept = [i for i in mini if i not in inert] or [min(mini, key=lambda i: int(mask[i].sum()))]
+                    trained[kept] = True
+                    micros = self.micro_batches(batch, kept)
+                    real = len(micros)
+                    n_micro += real
+                    micros += [micros[-1]] * (_most_over_ranks(real) - real)  # repeats, their loss times 0
                     for k, micro in enumerate(micros):
                         rows = [i for row in micro for i in row]
                         fwd = self.logprobs(engine.module, batch, micro, grad=True, entropy="entropy" in need)
                         logp = fwd[0]
-                        if old is None:  # on-policy: this forward's log-probs are pi_old
+                        if old is None and k < real:  # on-policy: this forward's log-probs are pi_old
                             trainer_logp[rows] = logp.detach().float()
                         extra = {MICRO_FIELD[n]: MICRO_PROVIDERS[n](self, batch, micro, fwd)
                                  for n in sorted(need) if n in MICRO_PROVIDERS}
@@ -189,15 +209,29 @@ class Updater:
                                        has_image=has_image[rows], **{n: v[rows] for n, v in per_row.items()}, **extra)
                         loss, m = algo.loss(x, scale)
                         engine.set_gradient_accumulation_boundary(k == len(micros) - 1)
-                        engine.backward(loss)
+                        engine.backward(loss if k < real else loss * 0.0)
                         engine.step()
-                        merge(m, float(mask[rows].sum()))
+                        if k < real:
+                            merge(m, float(mask[rows].sum()))
                     n_steps += 1
         metrics.update(merge.result(n_steps))
-        gap = logprob_gap(rollout, trainer_logp if old is None else old, mask)
+        gap = logprob_gap(rollout, trainer_logp if old is None else old, mask * trained[:, None])
         metrics.update({"logprob_gap/mean": gap["logprob_gap_mean"], "logprob_gap/max": gap["logprob_gap_max"],
                         "update/optimizer_steps": n_steps,
-                        "update/micro_batches": len(self.micro_batches(batch)),
+                        "update/micro_batches": n_micro / t.ppo_epochs,
                         "update/shared_prompt": int(self.shares_prompt(batch)),
-                        "update/on_policy_reuse": int(old is None)})
+                        "update/on_policy_reuse": int(old is None),
+                        "update/skipped_rows": 1.0 - float(trained.float().mean())})
         return metrics
+
+
+def _most_over_ranks(count: int) -> int:
+    """The largest micro-batch count of any rank. Under ZeRO-3 every forward gathers the parameters,
+    a collective, so all ranks must run as many micro-batches; the others repeat their last one."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return count
+    n = torch.tensor([count])
+    dist.all_reduce(n, op=dist.ReduceOp.MAX)
+    return int(n)

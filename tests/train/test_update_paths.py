@@ -3,6 +3,7 @@ wrapper with the four engine calls the update makes):
 - the on-policy shortcut (old log-probs taken from the training forward) gives the same loss and
   the same gradient as the separate no-grad pass, to 1e-5;
 - the shared-prompt forward gives the unshared forward's loss, gradient and metrics, to 1e-5;
+- leaving out the rows whose advantage is 0 gives the dense gradient, for every registered method;
 - a method defined here, declaring a trainer input, receives it without any trainer change;
 - an input nobody can supply is refused when the update is built."""
 import copy
@@ -61,7 +62,7 @@ def groups(model, n_groups=3, n=4):
 
 def training(**kw):
     return SimpleNamespace(**{"ppo_epochs": 1, "mini_batches": 1, "micro_batch_tokens": 16, "reuse_logprobs": True,
-                               "share_prompt": True, **kw})
+                               "share_prompt": True, "skip_zero_advantage": True, **kw})
 
 
 @pytest.mark.parametrize("name,params", [("grpo", {"beta": 0.0}), ("dapo", {}), ("gspo", {}), ("cispo", {})])
@@ -104,6 +105,55 @@ def test_shared_prompt_gives_the_unshared_loss_and_gradient(name, params, reuse,
         assert shared[key] == pytest.approx(plain[key], abs=1e-5), key
     for a, b in zip(g_shared, g_plain):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def equal_reward_groups(model, equal=(0, 2)):
+    """groups(), with the groups in `equal` rewarded alike (0 for group 0, 1 otherwise): under group
+    normalisation their advantages are 0."""
+    out = groups(model)
+    for k in equal:
+        for r in out[k].responses:
+            r.reward = r.accuracy = float(k > 0)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+@pytest.mark.parametrize("budget", [16, 4096])
+def test_leaving_out_zero_advantage_rows_gives_the_dense_loss_and_gradient(name, budget):
+    model = tiny_model()
+    results = []
+    for skip in (True, False):
+        engine = PlainEngine(copy.deepcopy(model))
+        algo = build_algorithm(name, max_new_tokens=8, beta=0.0)
+        models = Models(engine, PlainEngine(copy.deepcopy(model)) if "ref_logp" in algo.needs() else None)
+        updater = Updater(models, algo, training(skip_zero_advantage=skip, micro_batch_tokens=budget), 1.0, 0)
+        results.append((updater(equal_reward_groups(model), Timer()), engine.grads, algo))
+    (fast, g_fast, algo), (dense, g_dense, _) = results
+    assert dense["update/skipped_rows"] == 0
+    if name in ("grpo", "dapo", "gspo", "dr_grpo"):
+        assert algo.inert_at_zero_advantage and fast["update/skipped_rows"] == pytest.approx(8 / 12)
+    if not algo.inert_at_zero_advantage:
+        assert fast["update/skipped_rows"] == 0
+    for key in ("loss", "pg_loss"):
+        assert fast[key] == pytest.approx(dense[key], abs=1e-6), key
+    for a, b in zip(g_fast, g_dense):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_with_every_advantage_zero_one_row_still_runs_and_the_optimizer_steps_on_a_zero_gradient():
+    model = tiny_model()
+    engine = PlainEngine(model)
+    metrics = Updater(Models(engine, None), build_algorithm("grpo", beta=0.0), training(), 1.0, 0)(
+        equal_reward_groups(model, equal=(0, 1, 2)), Timer())
+    assert metrics["update/skipped_rows"] == pytest.approx(11 / 12) and metrics["update/micro_batches"] == 1
+    assert engine.grads is not None and all(not g.any() for g in engine.grads)
+
+
+def test_a_loss_with_a_kl_or_entropy_term_keeps_every_row():
+    for params in ({"beta": 0.04}, {"beta": 0.0, "entropy_coef": 0.01}):
+        assert not build_algorithm("grpo", **params).inert_at_zero_advantage
+    assert not build_algorithm("papo", beta=0.0).inert_at_zero_advantage  # its perception term
+    assert build_algorithm("grpo", beta=0.0).inert_at_zero_advantage
 
 
 def test_a_new_method_declaring_an_input_gets_it_without_trainer_changes():
