@@ -145,9 +145,10 @@ class Training(Section):
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(0, ge=0)
     grad_clip: float = Field(1.0, gt=0)
-    # auto: stage 0 on one rank in float32 (no flat parameter copy, no gradient buckets: the same steps,
-    # 1.0 GiB less on bench/versus_trl.py in fp32), else 2 (ZeRO-2 adds micro-batch gradients in fp32; stage 0
-    # in bf16 would add them in bf16). The run's first lines name the stage chosen.
+    # auto, one rank: stage 0 in float32 (no flat parameter copy, no gradient buckets: the same steps,
+    # 1.0 GiB less on bench/versus_trl.py in fp32); stage 1 in bf16 = DeepSpeed's BF16 optimizer (fp32
+    # accumulation, each bf16 gradient freed once added: 0.15 GiB under ZeRO-2 there). Several ranks: ZeRO-2.
+    # The run's first lines name the stage chosen.
     zero_stage: Literal[0, 1, 2, 3, "auto"] = "auto"
     ranks: int = Field(1, ge=1)               # >1: launched under the deepspeed launcher
     micro_batch_tokens: int = Field(4096, ge=1)  # token budget of one forward/backward

@@ -8,13 +8,16 @@ import torch
 
 
 def zero_stage(training, dtype: torch.dtype) -> int:
-    """training.zero_stage, with auto resolved: stage 0 on one rank in float32 (it keeps no flat copy
-    of the parameters and no gradient buckets, and takes ZeRO-2's steps: tests/train/test_zero_stages.py),
-    else ZeRO-2 (sharding over ranks; in bf16 it accumulates the micro-batch gradients in fp32, where
-    stage 0 would add them in bf16: docs/trl.md)."""
+    """training.zero_stage, with auto resolved. One rank: stage 0 in float32 (no flat parameter copy,
+    no gradient buckets; ZeRO-2's steps: tests/train/test_zero_stages.py); stage 1 in bf16, which
+    DeepSpeed runs as its BF16 optimizer: fp32 master weights, micro-batch gradients added in fp32
+    and each bf16 gradient freed as soon as it is added (stage 0 would add them in bf16: docs/trl.md).
+    Several ranks: ZeRO-2, which shards the gradients and optimizer states."""
     if training.zero_stage != "auto":
         return training.zero_stage
-    return 0 if training.ranks == 1 and dtype == torch.float32 else 2
+    if training.ranks > 1:
+        return 2
+    return 0 if dtype == torch.float32 else 1
 
 
 def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
@@ -24,10 +27,13 @@ def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
         "gradient_accumulation_steps": 1,  # micro-batches are token-budgeted: boundaries are set by hand
         "gradient_clipping": t.grad_clip,
         "zero_optimization": {"stage": zero_stage(t, dtype)},
-        "bf16": {"enabled": dtype == torch.bfloat16},
+        # immediate_grad_update: the BF16 optimizer frees each bf16 gradient once added to the fp32 one
+        "bf16": {"enabled": dtype == torch.bfloat16, "immediate_grad_update": True},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+    if dtype == torch.bfloat16 and zero_stage(t, dtype) == 1:
+        cfg["data_types"] = {"grad_accum_dtype": "fp32"}  # stage 1 + fp32 accumulation = the BF16 optimizer
     if with_optimizer:
         cfg["optimizer"] = {"type": "AdamW", "params": {"lr": t.lr, "weight_decay": t.weight_decay,
                                                         "betas": [0.9, 0.999], "eps": 1e-8}}

@@ -67,9 +67,10 @@ def engine_error(base, dtype, stage=2):
 
 
 @pytest.mark.integration
-def test_the_engine_accumulates_micro_batches_as_plain_adamw_on_their_sum():
+@pytest.mark.parametrize("stage", [1, 2])  # 1: auto's choice on one rank (DeepSpeed's BF16 optimizer)
+def test_the_engine_accumulates_micro_batches_as_plain_adamw_on_their_sum(stage):
     base = tiny().to(torch.bfloat16)
-    error = engine_error(base, torch.bfloat16)
+    error = engine_error(base, torch.bfloat16, stage)
     # bf16 forward/backward against fp32: 0.07 measured; a lost micro-batch: 0.84
     assert error(adamw_reference(base)) < 0.2
     assert error(adamw_reference(base, skip_first=True)) > 0.5
@@ -90,13 +91,17 @@ def test_in_float32_stage_0_takes_the_same_steps_as_zero_2(stage):
 
 @pytest.mark.parametrize("asked, ranks, dtype, stage", [
     ("auto", 1, torch.float32, 0),    # one rank, fp32: nothing to shard, and the same steps
-    ("auto", 1, torch.bfloat16, 2),   # bf16: stage 0 would add micro-batch gradients in bf16
-    ("auto", 2, torch.float32, 2),    # several ranks: ZeRO-2 shards states and gradients
+    ("auto", 1, torch.bfloat16, 1),   # bf16: the BF16 optimizer (stage 0 would add micro-batch gradients in bf16)
+    ("auto", 2, torch.bfloat16, 2),   # several ranks: ZeRO-2 shards states and gradients
+    ("auto", 2, torch.float32, 2),
     (2, 1, torch.float32, 2),         # a stage named in the recipe is kept
     (3, 1, torch.bfloat16, 3),
 ])
-def test_auto_zero_stage_is_0_only_for_float32_on_one_rank(asked, ranks, dtype, stage):
+def test_auto_zero_stage_is_0_in_float32_and_the_bf16_optimizer_in_bf16_on_one_rank(asked, ranks, dtype, stage):
     from mmrl.train.engine import ds_config
 
     recipe = SimpleNamespace(training=Training(zero_stage=asked, ranks=ranks))
-    assert ds_config(recipe, dtype)["zero_optimization"]["stage"] == stage
+    cfg = ds_config(recipe, dtype)
+    assert cfg["zero_optimization"]["stage"] == stage
+    # stage 1 in bf16 accumulates in fp32 (DeepSpeed's BF16 optimizer), never in bf16
+    assert (cfg.get("data_types") == {"grad_accum_dtype": "fp32"}) == (stage == 1 and dtype == torch.bfloat16)
