@@ -32,9 +32,9 @@ def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
-    if dtype == torch.bfloat16 and zero_stage(t, dtype) == 1:
-        cfg["data_types"] = {"grad_accum_dtype": "fp32"}  # stage 1 + fp32 accumulation = the BF16 optimizer
     if with_optimizer:
+        if dtype == torch.bfloat16 and zero_stage(t, dtype) == 1:
+            cfg["data_types"] = {"grad_accum_dtype": "fp32"}  # stage 1 + fp32 accumulation = the BF16 optimizer
         cfg["optimizer"] = {"type": "AdamW", "params": {"lr": t.lr, "weight_decay": t.weight_decay,
                                                         "betas": [0.9, 0.999], "eps": 1e-8}}
         cfg["scheduler"] = {"type": "WarmupLR", "params": {"warmup_min_lr": 0.0 if t.warmup_steps else t.lr,
