@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from mmrl.models.backbone import has_bf16
 from train_runs import TINY, metrics, start_train, train
 
 STEPS = 2
@@ -23,11 +24,16 @@ def rows(run_dir: Path) -> dict[int, dict]:
 
 
 @pytest.mark.integration
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("bfloat16", marks=pytest.mark.skipif(
+    not has_bf16(), reason="bf16 on this CPU runs a reference kernel (~20x slower): checked where bf16 is native"))])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, dtype):
+    """bfloat16: one rank then trains with DeepSpeed's BF16 optimizer (zero_stage auto), whose fp32
+    master weights, gradients and Adam states must come back from the checkpoint too."""
     full, killed = tmp_path / "full", tmp_path / "killed"
-    train(TINY, full, *ARGS)
+    args = (*ARGS, f"backbone.dtype={dtype}")
+    train(TINY, full, *args)
 
-    proc = start_train(TINY, killed, *ARGS)
+    proc = start_train(TINY, killed, *args)
     marker = killed / "checkpoints" / "step_1" / "COMPLETE"
     deadline = time.time() + 900
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
@@ -37,7 +43,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     proc.communicate()
     assert not (killed / "hf").exists() and max(rows(killed)) < STEPS
 
-    out = train(TINY, killed, *ARGS, "checkpoint.resume=auto")
+    out = train(TINY, killed, *args, "checkpoint.resume=auto")
     assert "resumed from" in out and "step_1" in out
     a, b = rows(full), rows(killed)
     assert sorted(b) == sorted(a) == list(range(1, STEPS + 1))
@@ -57,5 +63,5 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert torch.equal(trained, wa["model.layers.0.self_attn.q_proj.weight"])
 
     # resuming a finished run trains zero steps, says so, and exits cleanly
-    again = train(TINY, full, *ARGS, "checkpoint.resume=auto")
+    again = train(TINY, full, *args, "checkpoint.resume=auto")
     assert f"already at step {STEPS}" in again and max(rows(full)) == STEPS
