@@ -250,6 +250,7 @@ def make_word(rng):
 SHAPE_SKILLS = {"colour": make_colour, "shape": make_shape, "count": make_count, "position": make_position,
                 "size": make_size, "ground": make_ground, "number": make_number, "word": make_word}
 ALIGN_ONLY_SKILLS = {"single": make_single}  # scenes for alignment curricula, not in the held-out benchmark
+MAKERS = {**SHAPE_SKILLS, **ALIGN_ONLY_SKILLS}
 
 
 def render_item(skill: str, spec: dict, question: str, verifier: str, gold, answer: str,
@@ -279,7 +280,7 @@ def make_item(split: str, seed: int, index: int, skill: str) -> Item:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = item_rng(split, seed, skill, index)
     while True:
-        made = {**SHAPE_SKILLS, **ALIGN_ONLY_SKILLS}[skill](rng)
+        made = MAKERS[skill](rng)
         if made is not None and split_of(made[0]) == split:
             spec, q, verifier, gold, answer, choices = made
             return render_item(skill, spec, q, verifier, gold, answer, choices, f"{split}-{skill}-{index:05d}")

@@ -21,19 +21,19 @@ def zero_stage(training, dtype: torch.dtype) -> int:
 
 
 def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
-    t = recipe.training
+    t, stage = recipe.training, zero_stage(recipe.training, dtype)
     cfg = {
         "train_micro_batch_size_per_gpu": 1,
         "gradient_accumulation_steps": 1,  # micro-batches are token-budgeted: boundaries are set by hand
         "gradient_clipping": t.grad_clip,
-        "zero_optimization": {"stage": zero_stage(t, dtype)},
+        "zero_optimization": {"stage": stage},
         # immediate_grad_update: the BF16 optimizer frees each bf16 gradient once added to the fp32 one
         "bf16": {"enabled": dtype == torch.bfloat16, "immediate_grad_update": True},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
     if with_optimizer:
-        if dtype == torch.bfloat16 and zero_stage(t, dtype) == 1:
+        if dtype == torch.bfloat16 and stage == 1:
             cfg["data_types"] = {"grad_accum_dtype": "fp32"}  # stage 1 + fp32 accumulation = the BF16 optimizer
         cfg["optimizer"] = {"type": "AdamW", "params": {"lr": t.lr, "weight_decay": t.weight_decay,
                                                         "betas": [0.9, 0.999], "eps": 1e-8}}
@@ -41,7 +41,7 @@ def ds_config(recipe, dtype: torch.dtype, with_optimizer: bool = True) -> dict:
                                                            "warmup_max_lr": t.lr,
                                                            "warmup_num_steps": max(t.warmup_steps, 1),
                                                            "warmup_type": "linear"}}
-    elif t.zero_stage != 3:
+    elif stage != 3:
         cfg["zero_optimization"] = {"stage": 0}  # a frozen copy: only ZeRO-3 sharding helps it
     return cfg
 
