@@ -41,7 +41,7 @@ class MixPart(Section):
 
 
 class Generator(Section):
-    kind: Literal["reasoning_gym", "count_shapes", "gui_targets"] = "reasoning_gym"
+    kind: Literal["reasoning_gym", "count_shapes", "gui_targets", "scenes"] = "reasoning_gym"
     task: str = "basic_arithmetic"  # reasoning-gym task name
     config: dict[str, Any] = {}     # keyword arguments of the task's generator
     mix: list[MixPart] = []         # reasoning-gym: several named sources in equal shares (replaces task/config)

@@ -40,6 +40,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--captions", choices=["plain", "facts"], default="plain",
                    help="plain: a scene description; facts: one fact per sentence in an answer's words "
                         "(\"There are 3 stars in the image. The circle is red.\")")
+    p.add_argument("--dense-steps", type=int, default=0,
+                   help="first train the tower alone for this many steps on per-token colour, kind and centre "
+                        "labels of shape scenes (mmrl/scenes/dense.py), through a head dropped afterwards")
+    p.add_argument("--dense-batch", type=int, default=32, help="images per dense step")
+    p.add_argument("--dense-weight", type=float, default=0.0,
+                   help="keep the per-token loss during captioning, at this weight (0: captions alone)")
     p.add_argument("--model", default="smolvl", help="the VLM to align (built-in name or folder)")
     p.add_argument("--dtype", choices=["auto", "fp32"], default="auto",
                    help="auto: the frozen language model in bf16 and bf16 autocast where the CPU has bf16 "
@@ -49,8 +55,10 @@ def parse(argv=None) -> argparse.Namespace:
         p.error(f"--out {args.out}: must end in .safetensors")
     if args.init is not None and not args.init.is_file():
         p.error(f"--init {args.init}: no such file")
-    if min(args.steps, args.batch_size, args.threads, args.max_steps or 1) < 1 or not args.lr > 0:
-        p.error("--steps, --max-steps, --batch-size and --threads must be >= 1, --lr > 0")
+    if min(args.steps, args.batch_size, args.threads, args.max_steps or 1, args.dense_batch) < 1 or not args.lr > 0:
+        p.error("--steps, --max-steps, --batch-size, --dense-batch and --threads must be >= 1, --lr > 0")
+    if args.dense_steps < 0 or args.dense_weight < 0:
+        p.error("--dense-steps and --dense-weight must be >= 0")
     return args
 
 
@@ -61,7 +69,8 @@ def schedule(step: int, total: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
-def plot(losses: list[float], path: Path) -> None:
+def plot(losses: list[float], path: Path, ylabel: str = "caption loss (nats/token)",
+         title: str = "smolvl alignment") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -71,8 +80,44 @@ def plot(losses: list[float], path: Path) -> None:
     k = max(1, len(losses) // 20)
     smooth = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
     ax.plot(range(1, len(losses) + 1), smooth, lw=1.5, label=f"mean of {k}")
-    ax.set_xlabel("step"), ax.set_ylabel("caption loss (nats/token)"), ax.set_title("smolvl alignment")
+    ax.set_xlabel("step"), ax.set_ylabel(ylabel), ax.set_title(title)
     ax.legend(), fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+
+
+def dense_stage(model, processor, head, opt, params, args, autocast) -> list[float]:
+    """The tower alone on per-token labels of shape scenes (no language model in the loop)."""
+    import torch
+    from tqdm import tqdm
+
+    from mmrl.scenes import build, dense
+
+    data = build.stream("train", args.seed, dense.SKILLS)
+    losses, started = [], time.time()
+    path = args.out.with_suffix(".dense.jsonl")
+    with open(path, "w") as log, tqdm(total=args.dense_steps, desc="dense", unit="step") as bar:
+        for step in range(args.dense_steps):
+            items = [next(data) for _ in range(args.dense_batch)]
+            enc = processor.image_processor(images=[i.image for i in items], return_tensors="pt")
+            grid = enc["image_grid_thw"]
+            wanted = dense.targets([i.spec for i in items], (grid.prod(-1) // 4).tolist())
+            for group in opt.param_groups:
+                group["lr"] = schedule(step, args.dense_steps, args.lr)
+            with autocast:
+                features = model.model.visual(enc["pixel_values"], grid_thw=grid).pooler_output
+                loss, accuracy = dense.loss_and_accuracy(head, features, wanted)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            losses.append(loss.item())
+            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "lr": opt.param_groups[0]["lr"],
+                                  **{f"accuracy/{k}": round(v, 4) for k, v in accuracy.items()},
+                                  "s": round(time.time() - started, 2)}) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", **{k: f"{v:.2f}" for k, v in accuracy.items()})
+            bar.update()
+    plot(losses, args.out.with_suffix(".dense.png"), "per-token loss (nats)", "smolvl tower on scene labels")
+    return losses
 
 
 def main(argv=None) -> int:
@@ -81,7 +126,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from mmrl.models.backbone import load_policy, torch_dtype
-    from mmrl.scenes import align, build, gui
+    from mmrl.scenes import align, build, dense, gui
     from mmrl.scenes.items import ALIGN_ONLY_SKILLS
 
     skills = tuple(s for s in args.skills.split(",") if s) or build.SKILLS
@@ -113,11 +158,19 @@ def main(argv=None) -> int:
         model.model.language_model.to(low)
     autocast = torch.autocast("cpu", dtype=low, enabled=low != torch.float32)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    head = None
+    if args.dense_steps or args.dense_weight:
+        head = dense.make_head(model.config.vision_config.out_hidden_size)
+        features = []  # the merger's output of the latest forward, for the per-token loss
+        model.model.visual.register_forward_hook(lambda module, inputs, output: features.__setitem__(
+            slice(None), [output.pooler_output]))
+    params = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.dense_steps:
+        dense_stage(model, processor, head, opt, params, args, autocast)
     stop = min(args.steps, args.max_steps or args.steps)
     log_path, png_path = args.out.with_suffix(".loss.jsonl"), args.out.with_suffix(".loss.png")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     losses, started, cpu0 = [], time.time(), time.process_time()
     with open(log_path, "w") as log, tqdm(total=stop, desc="align", unit="step") as bar:
         for step in range(stop):
@@ -126,13 +179,20 @@ def main(argv=None) -> int:
             for group in opt.param_groups:
                 group["lr"] = schedule(step, args.steps, args.lr)
             with autocast:
-                loss = model(**inputs).loss
+                loss = caption_loss = model(**inputs).loss
+                token_loss = None
+                if args.dense_weight:
+                    grid = inputs["image_grid_thw"]
+                    wanted = dense.targets([item.spec for item, *_ in batch], (grid.prod(-1) // 4).tolist())
+                    token_loss, _ = dense.loss_and_accuracy(head, features[-1], wanted)
+                    loss = caption_loss + args.dense_weight * token_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
-            losses.append(loss.item())
+            losses.append(caption_loss.item())
             log.write(json.dumps({"step": step + 1, "loss": losses[-1], "grad_norm": float(norm),
+                                  **({"token_loss": token_loss.item()} if token_loss is not None else {}),
                                   "lr": opt.param_groups[0]["lr"], "s": round(time.time() - started, 2),
                                   "cpu_s": round(time.process_time() - cpu0, 2)}) + "\n")
             log.flush()
@@ -144,7 +204,9 @@ def main(argv=None) -> int:
                         "schedule_steps": str(args.steps), "batch_size": str(args.batch_size), "lr": str(args.lr),
                         "skills": ",".join(skills), "captions": args.captions, "final_loss": f"{losses[-1]:.4f}", "dtype": str(low).removeprefix("torch."),
                         "threads": str(args.threads), "init": str(args.init or ""),
-                        "init_steps": start_meta.get("steps", "0")}
+                        "init_steps": start_meta.get("steps", "0"),
+                        "dense_steps": str(args.dense_steps), "dense_batch": str(args.dense_batch),
+                        "dense_weight": str(args.dense_weight)}
                 align.save_vision(model, args.out, meta)
     elapsed = time.time() - started
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); {stop} steps in {elapsed:.0f} s "

@@ -2,7 +2,10 @@
 - `reasoning_gym`: any reasoning-gym task (text);
 - `count_shapes`: PNG images with 1..N filled circles, "How many circles?" (a multimodal task);
 - `gui_targets`: GUI-like screenshots (a title bar and coloured buttons), "where is the <colour>
-  button?", gold = the button's box in image pixels (GUI grounding, verifier `aepo`).
+  button?", gold = the button's box in image pixels (GUI grounding, verifier `aepo`);
+- `scenes`: items of mmrl's rendered scenes (docs/scenes.md) for the skills in `config.skills`:
+  training items from the scenes' train split, held-out items from their held-out split, each with
+  its own verifier (math for counts, mcq for names, grounding for boxes, gui for clicks).
 
 Each line: {"question", "answer", "verifier": "math", "source": "<task>/<index>"} (+ "images").
 The held-out slice uses a different seed, so it shares no generator state with the training items.
@@ -55,6 +58,31 @@ def count_shapes_samples(out_dir: Path, split: str, size: int, seed: int, config
     return samples
 
 
+def scenes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict) -> list[dict]:
+    from ..scenes import build
+
+    allowed = {"skills": ["count"]}
+    unknown = set(config) - set(allowed)
+    if unknown:
+        raise UserError(f"data.generate.config: unknown key(s) {sorted(unknown)} for scenes; allowed: skills")
+    skills = config.get("skills", allowed["skills"])
+    if isinstance(skills, str) or not skills or any(s not in build.SKILLS for s in skills):
+        raise UserError(f"data.generate.config.skills: {skills!r}; a list of scene skills from "
+                        f"{', '.join(build.SKILLS)}")
+    # Both splits of the scenes are disjoint by construction (a spec's hash picks its split).
+    made = build.items("train" if split == "train" else "heldout", seed, -(-size // len(skills)), skills)
+    per_skill = len(made) // len(skills)
+    interleaved = [made[k * per_skill + i] for i in range(per_skill) for k in range(len(skills))][:size]
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    samples = []
+    for item in interleaved:
+        name = f"images/{item.id}.png"
+        item.image.save(out_dir / name)
+        samples.append({"question": item.question, "answer": item.gold, "images": [name],
+                        "verifier": item.verifier, "skill": item.skill, "source": f"scenes/{item.id}"})
+    return samples
+
+
 GUI_COLOURS = ("red", "blue", "green", "orange", "purple", "black")
 
 
@@ -102,6 +130,8 @@ def task_samples(generator, out_dir: Path, split: str, size: int, seed: int) -> 
         return count_shapes_samples(out_dir, split, size, seed, generator.config)
     if generator.kind == "gui_targets":
         return gui_targets_samples(out_dir, split, size, seed, generator.config)
+    if generator.kind == "scenes":
+        return scenes_samples(out_dir, split, size, seed, generator.config)
     if generator.mix:  # named sources in equal shares (a curriculum's arms, e.g. easy vs hard)
         out = []
         for k, part in enumerate(generator.mix):

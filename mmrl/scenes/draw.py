@@ -112,13 +112,27 @@ def place(rng: random.Random, kind: str, colour: str, size: str, taken: list[tup
     return None
 
 
+def _mask(p: Placement, size=SIZE) -> Image.Image:
+    mask = Image.new("L", size, 0)
+    _paint(ImageDraw.Draw(mask), p, 255)
+    return mask
+
+
+def owners(placements: list[Placement], size=SIZE) -> np.ndarray:
+    """Which shape painted each pixel: an (height, width) int array, 0 for background, i + 1 for
+    placements[i] (shapes never overlap, so each pixel has at most one)."""
+    out = np.zeros(size[::-1], dtype=np.int16)
+    for i, p in enumerate(placements):
+        out[np.asarray(_mask(p, size)) > 0] = i + 1
+    return out
+
+
 def render(placements: list[Placement], bg: str, pattern: str, size=SIZE) -> tuple[Image.Image, list[Shape]]:
     """The scene image and its shapes, each with the tight box of the pixels it painted."""
     image = background(bg, pattern, size)
     shapes = []
     for p in placements:
-        mask = Image.new("L", size, 0)
-        _paint(ImageDraw.Draw(mask), p, 255)
+        mask = _mask(p, size)
         ys, xs = np.nonzero(np.asarray(mask))
         image.paste(COLOURS[p.colour], mask=mask)
         shapes.append(Shape(p.kind, p.colour, p.size,

@@ -171,6 +171,29 @@ def test_count_shapes_generator_images_load(tmp_path):
         count_shapes_samples(tmp_path, "train", 1, seed=1, config={"colour": "red"})
 
 
+def test_scenes_generator_writes_each_skill_with_its_verifier_and_disjoint_splits(tmp_path):
+    from mmrl.scenes.items import make_item
+
+    gen = Generator(kind="scenes", config={"skills": ["count", "ground"]}, train_size=5, held_out_size=4, seed=3)
+    train, held = generate_split_files(gen, tmp_path)
+    train_rows, held_rows = load_samples(train), load_samples(held)
+    assert [r["skill"] for r in train_rows] == ["count", "ground", "count", "ground", "count"]  # interleaved
+    assert {r["source"] for r in train_rows}.isdisjoint(r["source"] for r in held_rows)
+    for row in train_rows + held_rows:
+        split, skill, index = row["source"].removeprefix("scenes/").split("-")
+        item = make_item(split, 3 if split == "train" else 3 + 10**6, int(index), skill)
+        assert (row["question"], row["answer"], row["verifier"]) == (item.question, item.gold, item.verifier)
+        (img,) = load_images(row, "images", tmp_path, row["source"])
+        assert img.tobytes() == item.image.tobytes()
+        # the reference answer scores 1 through the sample's own verifier routing
+        data = Data(default_verifier="math")
+        options = {"grounding": {"frame": "qwen25_resized", "think_mode": "auto"}}
+        assert verify(response=item.reference, **verifier_item(row, data, options)).score == 1.0
+    for config, why in [({"skills": ["smell"]}, "smell"), ({"skills": "count"}, "'count'"), ({"n": 1}, "unknown key")]:
+        with pytest.raises(UserError, match=why):
+            generate_split_files(Generator(kind="scenes", config=config, train_size=1), tmp_path / "bad")
+
+
 def test_generated_files_are_reused_only_for_the_same_generator_settings(tmp_path):
     gen = Generator(task="chain_sum", train_size=8, held_out_size=4)
     train, _ = generate_split_files(gen, tmp_path)
