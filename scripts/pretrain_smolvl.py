@@ -46,7 +46,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--dense-batch", type=int, default=32, help="images per dense step")
     p.add_argument("--dense-weight", type=float, default=0.0,
                    help="keep the per-token loss during captioning, at this weight (0: captions alone)")
-    p.add_argument("--model", default="smolvl", help="the VLM to align (built-in name or folder)")
+    p.add_argument("--model", default="smolvl-random",
+                   help="the VLM to align (built-in name or folder; smolvl-random: the tower as initialised)")
     p.add_argument("--dtype", choices=["auto", "fp32"], default="auto",
                    help="auto: the frozen language model in bf16 and bf16 autocast where the CPU has bf16 "
                         "(the trained tower keeps fp32 weights); fp32: everything in fp32")
@@ -89,7 +90,7 @@ def dense_stage(model, processor, head, opt, params, args, autocast) -> list[flo
     import torch
     from tqdm import tqdm
 
-    from mmrl.scenes import build, dense
+    from mmrl.scenes import align, build, dense
 
     data = build.stream("train", args.seed, dense.SKILLS)
     losses, started = [], time.time()
@@ -117,6 +118,9 @@ def dense_stage(model, processor, head, opt, params, args, autocast) -> list[flo
             bar.set_postfix(loss=f"{losses[-1]:.3f}", **{k: f"{v:.2f}" for k, v in accuracy.items()})
             bar.update()
     plot(losses, args.out.with_suffix(".dense.png"), "per-token loss (nats)", "smolvl tower on scene labels")
+    align.save_vision(model, args.out.with_suffix(".dense.safetensors"),  # the tower before it meets the LM
+                      {"script": "scripts/pretrain_smolvl.py", "stage": "dense", "seed": str(args.seed),
+                       "dense_steps": str(args.dense_steps), "dense_batch": str(args.dense_batch), "lr": str(args.lr)})
     return losses
 
 

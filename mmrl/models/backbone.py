@@ -12,16 +12,17 @@ from typing import Sequence
 from ..errors import UserError
 from .smollm2 import NAME as SMOLLM2, default_model_dir
 from .families import family_of, family_of_config
-from .smolvl import NAME as SMOLVL, test_vlm_dir
+from .smolvl import NAME as SMOLVL, RANDOM_NAME as SMOLVL_RANDOM, random_vlm_dir, test_vlm_dir
 from .tiny_qwen3vl import NAME as TINY_QWEN3VL, tiny_qwen3vl_dir
 
-BUILT_IN = {SMOLLM2: default_model_dir, SMOLVL: test_vlm_dir, TINY_QWEN3VL: tiny_qwen3vl_dir}
+BUILT_IN = {SMOLLM2: default_model_dir, SMOLVL: test_vlm_dir, SMOLVL_RANDOM: random_vlm_dir,
+            TINY_QWEN3VL: tiny_qwen3vl_dir}
 DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
           "fp32": "float32", "float32": "float32"}
 
 
 def resolve_model(name_or_path: str | Path) -> Path:
-    """A built-in name ("smollm2-135m-instruct", "smolvl", "tiny-qwen3vl") or a local model folder -> its path."""
+    """A built-in name ("smollm2-135m-instruct", "smolvl", "smolvl-random", "tiny-qwen3vl") or a local model folder -> its path."""
     key = str(name_or_path)
     if key.lower() in BUILT_IN:
         return BUILT_IN[key.lower()]()

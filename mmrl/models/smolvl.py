@@ -1,14 +1,20 @@
 """smolvl: a small Qwen2.5-VL for multimodal tests and demos. Its language model is SmolLM2-135M-
-Instruct (weights copied in, so on text it gives SmolLM2's logits); the 4.6M-parameter vision
-tower is random. Recipe and checks: shared/spec/vllm_cpu_sync.md, Q2."""
+Instruct (weights copied in, so on text it gives SmolLM2's logits); its 4.6M-parameter vision tower
+and merger were trained here on rendered scenes (scripts/pretrain_smolvl.py; the file's metadata
+holds the command's settings and seed; docs/scenes.md) and ship as VISION_WEIGHTS.
+`smolvl-random` is the same model with the tower as initialised (seed 0): where alignment starts,
+and the control for what the trained tower adds. Recipe and checks: shared/spec/vllm_cpu_sync.md, Q2."""
 from __future__ import annotations
 
+import hashlib
+from functools import partial
 from pathlib import Path
 
 from .cache import build_once
 from .smollm2 import default_model_dir
 
-NAME = "smolvl"
+NAME, RANDOM_NAME = "smolvl", "smolvl-random"
+VISION_WEIGHTS = Path(__file__).with_name("smolvl_vision.safetensors")
 VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 MIN_PIXELS, MAX_PIXELS = 28 * 28 * 4, 28 * 28 * 256  # 4..256 language tokens per image
 
@@ -26,7 +32,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def _build(out: Path) -> None:
+def _build(out: Path, vision_weights: Path | None) -> None:
     import torch
     from transformers import (AutoModelForCausalLM, AutoTokenizer, Qwen2_5_VLConfig,
                               Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
@@ -64,6 +70,9 @@ def _build(out: Path) -> None:
     missing, unexpected = vl.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith("model.visual.") or k == "lm_head.weight" for k in missing)
     vl.tie_weights()
+    if vision_weights is not None:
+        from ..scenes.align import load_vision
+        load_vision(vl, vision_weights)
     vl.generation_config.eos_token_id = vl.generation_config.pad_token_id = 2
     vl.save_pretrained(out)
     processor = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS),
@@ -72,8 +81,15 @@ def _build(out: Path) -> None:
 
 
 def test_vlm_dir() -> Path:
-    """The smolvl folder (built from the default model on first use, about 1 min)."""
-    return build_once(NAME, _build)
+    """The smolvl folder (built from the default model and the shipped tower on first use, about
+    1 min); named by the tower file's hash, so new weights make a new folder."""
+    digest = hashlib.sha256(VISION_WEIGHTS.read_bytes()).hexdigest()[:12]
+    return build_once(f"{NAME}-{digest}", partial(_build, vision_weights=VISION_WEIGHTS))
+
+
+def random_vlm_dir() -> Path:
+    """smolvl with its vision tower as initialised (seed 0), before any training."""
+    return build_once(RANDOM_NAME, partial(_build, vision_weights=None))
 
 
 test_vlm_dir.__test__ = False  # not a pytest test despite its name

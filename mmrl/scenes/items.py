@@ -82,6 +82,13 @@ def caption(shapes: list[draw.Shape], bg: str) -> str:
     return f"On a {bg} background: {'; '.join(parts)}. In all: {tally}."
 
 
+def how_many(kind: str, n: int) -> str:
+    """'There are no stars in the image.', 'There is 1 star ...', 'There are 3 stars ...'."""
+    if n == 1:
+        return f"There is 1 {kind} in the image."
+    return f"There are {'no' if n == 0 else n} {draw.PLURALS[kind]} in the image."
+
+
 def facts(spec: dict) -> str:
     """A shape scene as one short fact per sentence, in the words an answer uses ("There are 3 stars
     in the image. The circle is red. The red object is a circle."): a second caption style for
@@ -90,11 +97,13 @@ def facts(spec: dict) -> str:
     if "text" in spec:
         return ""
     shapes = [(kind, colour, size) for kind, colour, size, *_ in spec["shapes"]]
+    asked = spec.get("kind")  # a count scene's kind, stated even when none is drawn
     if not shapes:
-        return "There are no shapes in the image."
+        return f"There are no {draw.PLURALS[asked]} in the image." if asked else "There are no shapes in the image."
     per_kind, per_colour = Counter(k for k, _, _ in shapes), Counter(c for _, c, _ in shapes)
-    out = [f"There {'is 1' if n == 1 else f'are {n}'} {draw.PLURALS[k] if n > 1 else k} in the image."
-           for k, n in sorted(per_kind.items())]
+    out = [how_many(k, n) for k, n in sorted(per_kind.items())]
+    if asked and asked not in per_kind:
+        out.insert(0, how_many(asked, 0))
     for kind, colour, _ in shapes:
         if per_kind[kind] == 1:
             out.append(f"The {kind} is {colour}.")

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from .draw import PLURALS
-from .items import MAX_COUNT
+from .items import MAX_COUNT, how_many
 
 SKILLS = ("colour", "shape", "count", "position", "size", "word")
 READINGS = ("real", "blank", "swapped", "caption")  # the image; a white one; another item's; the caption as text
@@ -51,7 +51,7 @@ def statement(skill: str, question: str, candidate: str) -> str:
     """The answer sentence for `candidate`; ValueError when `question` is not the skill's question."""
     forms = {"colour": (r"What colour is the (\w+) in", "The {0} is {c}."),
              "shape": (r"What shape is the (\w+) object", "The {0} object is a {c}."),
-             "count": (r"How many (\w+) are in", "There are {c} {0} in the image."),
+             "count": (r"How many (\w+) are in", None),  # how_many() below
              "position": (r"Where is the (\w+ \w+) relative to the (\w+ \w+)\?", "The {0} is {rel} the {1}."),
              "size": (r"There are two (\w+)\.", "The larger {0} is {c}."),
              "word": (r"Which word is written", 'The word "{c}" is written in the image.')}
@@ -60,6 +60,8 @@ def statement(skill: str, question: str, candidate: str) -> str:
     if found is None:
         raise ValueError(f"{skill} question {question!r} does not match {pattern!r}")
     named = [SINGULARS.get(group, group) for group in found.groups()] if skill == "size" else found.groups()
+    if skill == "count":  # grammatical, in the alignment facts' words: "There is 1 star", "There are no stars"
+        return how_many(SINGULARS[named[0]], int(candidate))
     return form.format(*named, c=candidate, rel=RELATIONS.get(candidate, candidate))
 
 

@@ -125,8 +125,13 @@ def test_fact_captions_state_the_drawn_counts_and_only_unambiguous_colours():
             shapes = item.spec["shapes"]
             text = align.example(item, random.Random(0), "facts")[1]
             assert text == facts(item.spec) and "?" not in text and "boxed" not in text
-            stated = {SINGULARS.get(k, k): int(n) for n, k in re.findall(r"There (?:is|are) (\d+) (\w+) in the image", text)}
-            assert stated == dict(Counter(s[0] for s in shapes)) or (not shapes and "no shapes" in text)
+            stated = {SINGULARS.get(k, k): 0 if n == "no" else int(n)
+                      for n, k in re.findall(r"There (?:is|are) (\d+|no) (\w+) in the image", text)}
+            drawn = Counter(s[0] for s in shapes)
+            if skill == "count":  # the asked kind is stated even when none is drawn
+                drawn[item.spec["kind"]] += 0
+                assert stated[item.spec["kind"]] == int(item.answer)
+            assert stated == dict(drawn) or (not shapes and "no shapes" in text)
             for kind, colour in re.findall(r"The (\w+) is (\w+)\.", text):
                 assert [s[1] for s in shapes if s[0] == kind] == [colour]
             for colour, kind in re.findall(r"The (\w+) object is a (\w+)\.", text):
