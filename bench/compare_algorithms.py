@@ -5,7 +5,11 @@ one picture for docs/algorithms.md. Run it alone on a quiet machine: every run i
 
     .venv/bin/python bench/compare_algorithms.py [--steps 20] [--eval-every 5] [--seed 0] [--mini-batches 2]
         [--algorithms grpo,dapo,cispo,sapo,gmpo] [--out docs/img/compare_algorithms.png]
-        [--dry] [--plot-only] [key=value overrides for every run]
+        [--recipe recipes/quickstart.yaml] [--dry] [--plot-only] [key=value overrides for every run]
+
+    # GRPO vs PAPO on smolvl's visual counting (docs/scenes.md):
+    .venv/bin/python bench/compare_algorithms.py --recipe recipes/scenes_count.yaml --algorithms grpo,papo \
+        --steps 40 --eval-every 10 --mini-batches 1 --out docs/img/scenes_count_grpo_papo.png
 
 Each run is `mmrl train recipes/quickstart.yaml algorithm.name=<x> name=compare_<x>
 training.seed=<seed> ...` in its own process, in runs/compare_<x>/ (checkpoint.resume=never: a
@@ -29,17 +33,17 @@ RECIPE = ROOT / "recipes" / "quickstart.yaml"
 DEFAULT = "grpo,dapo,cispo,sapo,gmpo"
 
 
-def run_name(algorithm: str) -> str:
-    return f"compare_{algorithm}"
+def run_name(algorithm: str, recipe: Path = RECIPE) -> str:
+    return f"compare_{algorithm}" if recipe == RECIPE else f"compare_{recipe.stem}_{algorithm}"
 
 
 def command(algorithm: str, args, dry: bool) -> list[str]:
-    overrides = [f"algorithm.name={algorithm}", f"name={run_name(algorithm)}",
-                 f"output_dir={args.runs_dir / run_name(algorithm)}", f"training.seed={args.seed}",
+    name = run_name(algorithm, args.recipe)
+    overrides = [f"algorithm.name={algorithm}", f"name={name}", f"output_dir={args.runs_dir / name}", f"training.seed={args.seed}",
                  f"training.steps={args.steps}", f"logging.eval_every={args.eval_every}",
                  f"training.mini_batches={args.mini_batches}",
                  "checkpoint.resume=never", *args.overrides]
-    return [*MMRL, "train", str(RECIPE), *overrides, *(["--dry-run"] if dry else [])]
+    return [*MMRL, "train", str(args.recipe), *overrides, *(["--dry-run"] if dry else [])]
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -98,6 +102,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipe", type=lambda p: Path(p).resolve(), default=RECIPE, help="the recipe every run starts from")
     parser.add_argument("--mini-batches", type=int, default=2, help="optimizer steps per training step")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "compare_algorithms.png")
@@ -121,10 +126,10 @@ def main() -> int:
         if args.dry:
             print(f"dry: {len(algorithms)} recipes checked, nothing trained")
             return 0
-    results = {a: read_metrics(args.runs_dir / run_name(a) / "metrics.jsonl") for a in algorithms}
+    results = {a: read_metrics(args.runs_dir / run_name(a, args.recipe) / "metrics.jsonl") for a in algorithms}
     table(results, walls)
-    plot(results, args.out, f"quickstart (SmolLM2-135M, chain sums), seed {args.seed}, {args.steps} steps, "
-                            f"{args.mini_batches} mini-batches per step")
+    task = "quickstart (SmolLM2-135M, chain sums)" if args.recipe == RECIPE else args.recipe.stem
+    plot(results, args.out, f"{task}, seed {args.seed}, {args.steps} steps, {args.mini_batches} mini-batches per step")
     return 0
 
 
