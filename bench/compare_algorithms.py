@@ -6,6 +6,8 @@ one picture for docs/algorithms.md. Run it alone on a quiet machine: every run i
     .venv/bin/python bench/compare_algorithms.py [--steps 20] [--eval-every 5] [--seed 0] [--mini-batches 2]
         [--algorithms grpo,dapo,cispo,sapo,gmpo] [--out docs/img/compare_algorithms.png]
         [--recipe recipes/quickstart.yaml] [--dry] [--plot-only] [key=value overrides for every run]
+    .venv/bin/python bench/compare_algorithms.py --plot-runs grpo=runs/scenes_count,papo=runs/scenes_count_papo \
+        --out docs/img/scenes_count_grpo_papo.png   # two finished runs, side by side
 
     # GRPO vs PAPO on smolvl's visual counting (docs/scenes.md):
     .venv/bin/python bench/compare_algorithms.py --recipe recipes/scenes_count.yaml --algorithms grpo,papo \
@@ -108,9 +110,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "compare_algorithms.png")
     parser.add_argument("--dry", action="store_true", help="check each run's recipe (preflight) and stop")
     parser.add_argument("--plot-only", action="store_true", help="redraw from existing runs")
+    parser.add_argument("--plot-runs", default="",
+                        help="draw these runs instead, as label=run_dir,... (e.g. runs of two recipes)")
     parser.add_argument("overrides", nargs="*", help="key=value recipe overrides for every run")
     args = parser.parse_args()
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+    if args.plot_runs:
+        runs = dict(pair.split("=", 1) for pair in args.plot_runs.split(","))
+        results = {label: read_metrics(Path(folder) / "metrics.jsonl") for label, folder in runs.items()}
+        table(results, {})
+        plot(results, args.out, " vs ".join(Path(folder).name for folder in runs.values()))
+        return 0
 
     walls: dict[str, float] = {}
     if not args.plot_only:

@@ -57,7 +57,7 @@ def token_labels(spec: dict, size=SIZE) -> TokenLabels | None:
     if ps:
         score = np.where(holds_centre, 1.0 + share, share)  # the centre's shape wins its cell
         best = score.argmax(0)
-        labelled = (score.max(0) >= MIN_SHARE)
+        labelled = score.max(0) >= MIN_SHARE
         colour_of = np.array([COLOUR_CLASSES.index(p.colour) for p in ps])
         kind_of = np.array([KIND_CLASSES.index(p.kind) for p in ps])
         colour[labelled], kind[labelled] = colour_of[best[labelled]], kind_of[best[labelled]]
@@ -82,7 +82,7 @@ def targets(specs: list[dict], tokens: list[int]):
 
     out = {name: [] for name in HEADS}
     for spec, n in zip(specs, tokens):
-        labels = token_labels(spec) if "shapes" in spec else None
+        labels = token_labels(spec)
         for name in HEADS:
             if labels is None or getattr(labels, name).size != n:
                 out[name].append(torch.full((n,), -100, dtype=torch.long))
