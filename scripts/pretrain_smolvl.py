@@ -162,10 +162,9 @@ def main(argv=None) -> int:
         model.model.language_model.to(low)
     autocast = torch.autocast("cpu", dtype=low, enabled=low != torch.float32)
     model.train()
-    head = None
-    if args.dense_steps or args.dense_weight:
-        head = dense.make_head(model.config.vision_config.out_hidden_size)
-        features = []  # the merger's output of the latest forward, for the per-token loss
+    head = dense.make_head(model.config.vision_config.out_hidden_size) if args.dense_steps or args.dense_weight else None
+    if args.dense_weight:  # the caption forward's merger output, for the per-token loss beside it
+        features = []
         model.model.visual.register_forward_hook(lambda module, inputs, output: features.__setitem__(
             slice(None), [output.pooler_output]))
     params = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
