@@ -5,7 +5,8 @@
   button?", gold = the button's box in image pixels (GUI grounding, verifier `aepo`);
 - `scenes`: items of mmrl's rendered scenes (docs/scenes.md) for the skills in `config.skills`:
   training items from the scenes' train split, held-out items from their held-out split, each with
-  its own verifier (math for counts, mcq for names, grounding for boxes, gui for clicks).
+  its own verifier (math for counts, mcq for names, grounding for boxes, gui for clicks;
+  `gui_answer: candidates` asks for several points instead, judged by aepo).
 
 Each line: {"question", "answer", "verifier": "math", "source": "<task>/<index>"} (+ "images").
 The held-out slice uses a different seed, so it shares no generator state with the training items.
@@ -61,14 +62,19 @@ def count_shapes_samples(out_dir: Path, split: str, size: int, seed: int, config
 def scenes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict) -> list[dict]:
     from ..scenes import build
 
-    allowed = {"skills": ["count"]}
+    allowed = {"skills": ["count"], "gui_answer": "click"}
     unknown = set(config) - set(allowed)
     if unknown:
-        raise UserError(f"data.generate.config: unknown key(s) {sorted(unknown)} for scenes; allowed: skills")
-    skills = config.get("skills", allowed["skills"])
+        raise UserError(f"data.generate.config: unknown key(s) {sorted(unknown)} for scenes; "
+                        f"allowed: {', '.join(allowed)}")
+    cfg = {**allowed, **config}
+    skills = cfg["skills"]
     if isinstance(skills, str) or not skills or any(s not in build.SKILLS for s in skills):
         raise UserError(f"data.generate.config.skills: {skills!r}; a list of scene skills from "
                         f"{', '.join(build.SKILLS)}")
+    if cfg["gui_answer"] not in ("click", "candidates"):
+        raise UserError(f"data.generate.config.gui_answer: {cfg['gui_answer']!r}; 'click' (one point, gui "
+                        "verifier) or 'candidates' (AEPO's several points, aepo verifier)")
     # Both splits of the scenes are disjoint by construction (a spec's hash picks its split).
     made = build.items("train" if split == "train" else "heldout", seed, -(-size // len(skills)), skills)
     per_skill = len(made) // len(skills)
@@ -76,6 +82,8 @@ def scenes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     samples = []
     for item in interleaved:
+        if item.skill == "gui" and cfg["gui_answer"] == "candidates":
+            item = build.as_candidates(item)
         name = f"images/{item.id}.png"
         item.image.save(out_dir / name)
         samples.append({"question": item.question, "answer": item.gold, "images": [name],

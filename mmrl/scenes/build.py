@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -39,6 +40,15 @@ def gui_items(split: str, seed: int, indices: list[int]) -> list[Item]:
         out.append(Item(f"{split}-gui-{index:05d}", "gui", image, gui.instruction(element), "gui", gold,
                         reference, gui.caption(spec), [], f"{element.kind} {element.name}", spec))
     return out
+
+
+def as_candidates(item: Item) -> Item:
+    """A gui item in AEPO's multi-answer form: the same screen and gold box, answered with candidate
+    points (best first) and judged by the aepo verifier."""
+    kind, name = item.spec["target"]
+    x1, y1, x2, y2 = item.gold["bbox"]
+    return replace(item, question=gui.instruction(gui.Element(kind, name), candidates=True), verifier="aepo",
+                   reference=f'<answer>[{{"point_2d": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}]</answer>')
 
 
 def items(split: str, seed: int, per_skill: int, skills=SKILLS, start: int = 0) -> list[Item]:

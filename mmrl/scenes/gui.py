@@ -168,11 +168,15 @@ def visible(e: Element) -> bool:
     return 0 <= x1 < x2 <= SIZE[0] and 0 <= y1 < y2 <= SIZE[1]
 
 
-def instruction(e: Element) -> str:
+def instruction(e: Element, candidates: bool = False) -> str:
+    """The click instruction; candidates: AEPO's multi-answer form (InfiGUI-G1), several points, best first."""
     what = {"button": f"the {e.name} button", "field": f"the {e.name} field", "icon": f"the {e.name} icon",
             "menu": f"the {e.name} menu"}[e.kind]
-    return (f"Click {what}. Answer with the click point in pixels of this {SIZE[0]}x{SIZE[1]} screenshot as "
-            '<answer>{"action": "click", "point": [x, y]}</answer>.')
+    where = f"in pixels of this {SIZE[0]}x{SIZE[1]} screenshot"
+    if candidates:
+        return (f"Click {what}. Answer with one to three candidate click points, the most likely first, {where}, "
+                'as <answer>[{"point_2d": [x, y]}, ...]</answer>.')
+    return f'Click {what}. Answer with the click point {where} as <answer>{{"action": "click", "point": [x, y]}}</answer>.'
 
 
 def caption(spec: dict) -> str:

@@ -254,9 +254,15 @@ class Trainer:
         rollouts = self._rollouts(self._sampling(greedy=True), timer, 0, self.held_out)
         groups = rollouts.groups(list(range(self.rank, len(self.held_out), self.world)))
         judged = [resp for g in groups for resp in g.judged]
-        return _mean_over_ranks({"eval/accuracy": _mean(x.accuracy for x in judged),
-                                 "eval/reward": _mean(x.reward for x in judged),
-                                 "eval/judged": len(judged), "time/eval": timer.metrics()["time/step"]})
+        return _mean_over_ranks({**held_out_metrics(judged), "time/eval": timer.metrics()["time/step"]})
+
+
+def held_out_metrics(judged: list) -> dict:
+    """eval/accuracy averages the verifier's accuracy part, which some verifiers grade (grounding:
+    the IoU; AEPO: 1/sqrt(N k) or -1/N); eval/correct is the share its verdict calls correct
+    (status "ok": an equal answer, IoU >= 0.5, a click inside the box)."""
+    return {"eval/accuracy": _mean(x.accuracy for x in judged), "eval/correct": _mean(x.status == "ok" for x in judged),
+            "eval/reward": _mean(x.reward for x in judged), "eval/judged": len(judged)}
 
 
 def step_metrics(groups: list[Group], generated: list[Group], rollouts: Rollouts) -> dict:

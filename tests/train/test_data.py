@@ -194,6 +194,29 @@ def test_scenes_generator_writes_each_skill_with_its_verifier_and_disjoint_split
             generate_split_files(Generator(kind="scenes", config=config, train_size=1), tmp_path / "bad")
 
 
+def test_scenes_gui_candidates_ask_for_several_points_judged_by_aepo(tmp_path):
+    """gui_answer: candidates is AEPO's multi-answer form of the same gui items (same screens, same
+    gold box): the reference (the box's centre) scores 2, a point list missing the box scores 1 - 1/N."""
+    gen = Generator(kind="scenes", config={"skills": ["gui"], "gui_answer": "candidates"}, train_size=2,
+                    held_out_size=1, seed=3)
+    train, held = generate_split_files(gen, tmp_path)
+    single, _ = generate_split_files(Generator(kind="scenes", config={"skills": ["gui"]}, train_size=2,
+                                               held_out_size=1, seed=3), tmp_path / "single")
+    options = {"aepo": {"frame": "qwen25_resized", "no_think": True}}
+    for row, click in zip(load_samples(train), load_samples(single)):
+        assert row["verifier"] == "aepo" and row["answer"] == click["answer"] and row["images"] == click["images"]
+        assert '"point_2d"' in row["question"] and row["question"] != click["question"]
+        x1, y1, x2, y2 = row["answer"]["bbox"]
+        item = verifier_item(row, Data(default_verifier="math"), options)
+        hit = f'<answer>[{{"point_2d": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}]</answer>'
+        assert verify(response=hit, **item).score == 2.0
+        miss = f'<answer>[{{"point_2d": [{x2 + 1}, {y2 + 1}]}}, {{"point_2d": [{x1 - 1}, {y2 + 3}]}}]</answer>'
+        assert verify(response=miss, **item).score == 0.5
+    with pytest.raises(UserError, match="gui_answer"):
+        generate_split_files(Generator(kind="scenes", config={"skills": ["gui"], "gui_answer": "many"},
+                                       train_size=1), tmp_path / "bad")
+
+
 def test_generated_files_are_reused_only_for_the_same_generator_settings(tmp_path):
     gen = Generator(task="chain_sum", train_size=8, held_out_size=4)
     train, _ = generate_split_files(gen, tmp_path)
