@@ -27,6 +27,7 @@ from .engine import build_policy, build_reference, full_named_parameters, zero_s
 from .metrics import MetricsLogger
 from .records import Group
 from .rollouts import Rollouts
+from .signal import SignalWatch
 from .timer import Timer
 from .update import Models, Updater
 from ..curriculum.step import StepCurriculum
@@ -44,6 +45,7 @@ class Trainer:
         self.rank, self.world = rank_and_world()
         self.run_dir = recipe.run_dir
         self.step = 0
+        self.signal = SignalWatch()
 
     # ------------------------------------------------------------------ set-up
 
@@ -218,6 +220,8 @@ class Trainer:
         timer = Timer()
         rollouts = self._rollouts(self._sampling(), timer, seed)
         groups, generated, metrics = self.curriculum.select(step, rollouts)
+        if warning := self.signal.check(step, generated):
+            self._say(warning)
         self.rollout.release()  # the engine idles until the sync below: its weights and cache make way
         metrics.update(self.update(groups, timer) if groups else {"update/skipped": 1})
         metrics.update(self.curriculum.learn(generated))
