@@ -220,10 +220,10 @@ class Trainer:
         timer = Timer()
         rollouts = self._rollouts(self._sampling(), timer, seed)
         groups, generated, metrics = self.curriculum.select(step, rollouts)
-        if warning := self.signal.check(step, generated):
-            self._say(warning)
         self.rollout.release()  # the engine idles until the sync below: its weights and cache make way
         metrics.update(self.update(groups, timer) if groups else {"update/skipped": 1})
+        if warning := self.signal.check(step, generated, metrics):
+            self._say(warning)
         metrics.update(self.curriculum.learn(generated))
         with timer("sync"):
             self._sync()
