@@ -116,7 +116,10 @@ def main() -> int:
     args = parser.parse_args()
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     if args.plot_runs:
-        runs = dict(pair.split("=", 1) for pair in args.plot_runs.split(","))
+        pairs = [pair.split("=", 1) for pair in args.plot_runs.split(",")]
+        if any(len(p) != 2 or not (Path(p[1]) / "metrics.jsonl").is_file() for p in pairs):
+            parser.error(f"--plot-runs {args.plot_runs!r}: give label=run_dir,... with a metrics.jsonl in each run_dir")
+        runs = dict(pairs)
         results = {label: read_metrics(Path(folder) / "metrics.jsonl") for label, folder in runs.items()}
         table(results, {})
         plot(results, args.out, " vs ".join(Path(folder).name for folder in runs.values()))

@@ -110,13 +110,13 @@ def plot_rewards(history: list[dict], path: Path) -> None:
     for key in ("reward/mean", "accuracy", "tools/use_rate"):  # tool use only where the recipe has tools
         if any(key in r for r in history):
             ax.plot(steps, [r.get(key, float("nan")) for r in history], marker=".", label=key)
-    held = [r for r in history if "eval/accuracy" in r]
-    if held:  # greedy held-out accuracy: before training and at the evaluation steps
-        ax.plot([r["step"] for r in held], [r["eval/accuracy"] for r in held], marker="s", linestyle="--",
-                label="held-out accuracy")
+    held = [r for r in history if "eval/accuracy" in r]  # greedy held-out: step 0 and the evaluation steps
+    held_steps = [r["step"] for r in held]
+    if held:
+        ax.plot(held_steps, [r["eval/accuracy"] for r in held], marker="s", linestyle="--", label="held-out accuracy")
     if any(r.get("eval/correct", r["eval/accuracy"]) != r["eval/accuracy"] for r in held):  # a graded accuracy
-        ax.plot([r["step"] for r in held], [r.get("eval/correct", float("nan")) for r in held], marker="^",
-                linestyle=":", label="held-out correct")
+        ax.plot(held_steps, [r.get("eval/correct", float("nan")) for r in held], marker="^", linestyle=":",
+                label="held-out correct")
     ax.set_xlabel("step")
     ax.legend()
     ax.grid(alpha=0.3)
