@@ -73,6 +73,10 @@ class Data(Section):
     image_key: str = "images"       # a path or a list of paths (relative to the data file's folder)
     prompt_template: str = "{prompt}"  # {prompt} = the sample's prompt text
     system_prompt: str | None = None
+    # Text the assistant's turn starts with, written for the model: R1-Zero's "<think>", or an answer's
+    # opening for a model that does not yet write the format. Appended to every prompt and put before
+    # each response when it is judged; never trained on (it is prompt, not policy).
+    response_prefix: str = ""
     default_verifier: str = "math"  # used when a sample names none
     on_bad_image: Literal["fail", "skip"] = "fail"
     max_prompt_tokens: int = Field(1024, gt=0)  # longer prompts are skipped and counted, never truncated
@@ -220,6 +224,13 @@ class Recipe(Section):
     curriculum: Curriculum = Curriculum()
     tools: Optional[ToolConfig] = None   # tool calls in the rollout (docs/tools.md); None = single-turn
     _source: str | None = PrivateAttr(None)  # the YAML file this came from
+
+    @model_validator(mode="after")
+    def _prefix_single_turn(self) -> "Recipe":
+        if self.tools is not None and self.data.response_prefix:
+            raise ValueError("data.response_prefix is for single-turn rollouts; with tools the prompt's own "
+                             "opening (e.g. a chat template's <think>) is where a first call may begin")
+        return self
 
     @property
     def run_dir(self) -> Path:

@@ -81,10 +81,11 @@ def missing_keys(samples: list[dict], path: Path, data) -> list[str]:
 
 
 def chat_prompt(processor, sample: dict, data, n_images: int = 0) -> str:
-    """The sample's chat-templated prompt text (mmrl/data/chat.py), ending with the assistant turn's opening."""
+    """The sample's chat-templated prompt text (mmrl/data/chat.py), ending with the assistant turn's
+    opening and the recipe's data.response_prefix."""
     from .chat import chat_text
     return chat_text(processor, data.prompt_template.format(prompt=sample[data.prompt_key]), n_images,
-                     data.system_prompt)
+                     data.system_prompt) + data.response_prefix
 
 
 def verifier_item(sample: dict, data, options: dict) -> dict:

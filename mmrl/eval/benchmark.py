@@ -75,6 +75,7 @@ class Benchmark(_Strict):
     data: DataSpec
     system: str | None = None                   # optional system message
     prompt: str                                 # Jinja template over sample fields: the user turn
+    response_prefix: str = ""                   # the assistant turn's opening, written for the model (judged with it)
     reference: str                              # Jinja template: the response gold mode feeds in
     verifier: VerifierConfig
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
@@ -90,6 +91,12 @@ class Benchmark(_Strict):
         for name in value:
             parse_metric(name)
         return value
+
+    @model_validator(mode="after")
+    def _prefix_single_turn(self) -> "Benchmark":
+        if self.tools is not None and self.response_prefix:
+            raise ValueError("response_prefix is for single-turn benchmarks, not with tools")
+        return self
 
     def metric_names(self) -> list[str]:
         n = self.sampling.n

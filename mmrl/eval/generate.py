@@ -39,12 +39,13 @@ def engine_responder(bench: Benchmark, engine) -> Respond:
             raise UserError(f"{bench.name}: sample {sample.id} has images but the model is text-only; "
                             f"use a vision-language model (e.g. --model smolvl)")
         images = [Image.open(p).convert("RGB") for p in sample.images]
-        return GenRequest(chat_text(processor, bench.prompt_text(sample), len(images), bench.system), images)
+        text = chat_text(processor, bench.prompt_text(sample), len(images), bench.system)
+        return GenRequest(text + bench.response_prefix, images)
 
     def respond(samples: list[Sample]) -> list[list[dict[str, Any]]]:
         requests = [request(x) for x in samples]
         if bench.tools is None:
-            return [[{"text": c.text, "finish_reason": c.finish_reason, "tokens": len(c.token_ids)} for c in group]
+            return [[{"text": bench.response_prefix + c.text, "finish_reason": c.finish_reason, "tokens": len(c.token_ids)} for c in group]
                     for group in engine.generate(requests, sampling)]
         from ..rollout.multiturn import generate_with_tools
 

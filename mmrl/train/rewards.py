@@ -12,15 +12,16 @@ def score_responses(pool, samples: list[dict], completions: list, data_cfg, veri
     """completions: anything with .text and .finish_reason. -> ([(reward, reward_parts, accuracy,
     status)] per completion, metrics). reward_parts are the reward's weighted components (the
     verifier's score under the verifier's name, the format bonus under "format"); all None-ish when
-    the verifier could not judge."""
-    items = []
-    for sample, completion in zip(samples, completions):
+    the verifier could not judge. A response is judged with data.response_prefix before it: the
+    answer is what the prompt wrote for the model and what it wrote on."""
+    items, texts = [], [data_cfg.response_prefix + c.text for c in completions]
+    for sample, completion, text in zip(samples, completions, texts):
         item = verifier_item(sample, data_cfg, verifiers_cfg.options)
-        items.append({**item, "response": completion.text, "finish_reason": completion.finish_reason})
+        items.append({**item, "response": text, "finish_reason": completion.finish_reason})
     verdicts = pool.map(items, verifiers_cfg.timeout)
     if verifiers_cfg.format_weight:
-        fmt = pool.map([{"verifier": "format", "response": c.text, **verifiers_cfg.options.get("format", {})}
-                        for c in completions], verifiers_cfg.timeout)
+        fmt = pool.map([{"verifier": "format", "response": text, **verifiers_cfg.options.get("format", {})}
+                        for text in texts], verifiers_cfg.timeout)
     out = []
     per_verifier: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, int] = defaultdict(int)
