@@ -193,3 +193,19 @@ def test_gui_r1_spellings_of_gold_and_answer():
     assert gui(typed, type_gold).score == pytest.approx(0.1 + 0.9 * 2 / 3)
     placeholder = "[{'action': 'type', 'point': [-100, -100], 'input_text': 'no input text'}]"
     assert gui(placeholder, type_gold, preset="gui_r1").parts["format"] == 0.0  # GUI-R1: type needs a text
+
+
+@pytest.mark.parametrize("point, lands", [
+    ([104, 203], True),    # inside, near a corner: a Gaussian argument of 0.03 at alpha 0.25, yet the click lands
+    ([150, 220], True),
+    ([207, 220], False),   # just outside: a Gaussian argument of 0.57 at alpha 0.5, yet the click misses
+    ([150, 243], False),
+])
+def test_gaussian_mode_is_correct_when_the_click_lands_in_the_box(point, lands):
+    """The Gaussian is a shaping reward (GUI-G²); a click is correct when it lands on the element,
+    whatever the reward's width: status "ok" means the same in every coord_mode."""
+    for alpha in (0.25, 0.5, 1.0):
+        v = gui({"action": "click", "point": point}, coord_mode="gaussian", alpha=alpha)
+        assert v.parts["argument"] == pytest.approx(gaussian_point(point, CLICK["bbox"], alpha))
+        assert (v.status == "ok") == lands, (alpha, v.parts)
+        assert v.parts["accuracy"] == pytest.approx(gaussian_point(point, CLICK["bbox"], alpha))

@@ -259,7 +259,11 @@ def verify_gui(response: str, gold: Any, preset: str = "default", coord_mode: st
         r_type = r_arg = 0.0
         problem = "the generation was truncated (finish_reason=length)"
     reason = problem or ("wrong action type" if not r_type else f"argument score {r_arg:.4g}")
-    verdict = _verdict(preset, fmt, r_type, r_arg, "ok" if r_type * r_arg >= 0.5 else "wrong",
+    # A click is correct when it lands on the element; the Gaussian (GUI-G²) only shapes the reward
+    lands = (r_type and geo.in_box(pred.point, gold_action.box, rules.strict_box)
+             if rules.coord_mode == "gaussian" and gold_action.box is not None and pred.point is not None
+             else r_type * r_arg >= 0.5)
+    verdict = _verdict(preset, fmt, r_type, r_arg, "ok" if lands else "wrong",
                        reason + (f"; {note}" if note else ""), gold_action.action)
     verdict.extracted = str(pred)[:512]
     return verdict
