@@ -205,3 +205,31 @@ def test_iou_symmetric_bounded_and_one_only_when_identical(a, b):
 @given(a=box)
 def test_iou_of_a_box_with_itself_is_one(a):
     assert iou(a, a) == 1.0
+
+
+@pytest.mark.parametrize("mode", ["iou", "iou_sq", "thresh", "giou"])
+@pytest.mark.parametrize("pred, correct", [
+    ([10, 10, 60, 50], True),     # IoU 0.8
+    ([10, 10, 50, 36], True),     # IoU 0.65: iou_sq's accuracy is 0.42, still a correct box
+    ([30, 30, 80, 80], False),    # IoU 0.1475
+    ([70, 70, 90, 90], False),    # disjoint
+])
+def test_a_box_is_correct_at_iou_half_whatever_the_reward_mode(mode, pred, correct):
+    """acc_mode shapes the reward; "ok" means IoU >= 0.5 in every mode (the benchmarks' rule)."""
+    v = ground(json.dumps({"bbox_2d": pred}), [10, 10, 50, 50], acc_mode=mode)
+    assert (v.status == "ok") == correct, v.parts
+
+
+def test_giou_mode_scores_a_miss_by_how_far_it_is():
+    """acc_mode giou: (GIoU + 1) / 2 (Rezatofighi et al., CVPR 2019), in [0, 1]. Disjoint boxes
+    all have IoU 0; GIoU still tells a near miss from a far one, which a model that never
+    overlaps the object at first needs to learn where it is."""
+    gold = [10, 10, 50, 50]
+    acc = lambda box: ground(json.dumps({"bbox_2d": box}), gold, acc_mode="giou").parts["accuracy"]
+    assert acc(gold) == pytest.approx(1.0)
+    # IoU 0.3333 with a hull of 100x100 = union: GIoU = IoU
+    assert ground("[50,0,150,100]", [0, 0, 100, 100], acc_mode="giou").parts["accuracy"] == pytest.approx((1 / 3 + 1) / 2)
+    # disjoint, 20x20 boxes 10 px apart: IoU 0, hull 50x20 = 1000, union 800: GIoU = -0.2
+    assert ground("[30,0,50,20]", [0, 0, 20, 20], acc_mode="giou").parts["accuracy"] == pytest.approx((-0.2 + 1) / 2)
+    near, far = acc([55, 10, 95, 50]), acc([150, 10, 190, 50])
+    assert 0 < far < near < 0.5

@@ -128,7 +128,7 @@ DECLARED: dict[str, tuple[Option, ...]] = {
         Option("sandbox_mode", "str", "bwrap", SANDBOX_MODES, "isolation (docs/code-sandbox.md)"),
         Option("forbid_patterns", "bool", False, doc="score 0 when suspicious patterns appear"),
     ),
-    "grounding": (Option("acc_mode", "str", "iou", ("iou", "iou_sq", "thresh"), "accuracy from the IoU"),
+    "grounding": (Option("acc_mode", "str", "iou", ("iou", "iou_sq", "thresh", "giou"), "accuracy from the IoU (giou: (GIoU + 1) / 2)"),
                   *_VISION, *FRAME),
     "detection": (Option("iou_threshold", "float", 0.5, doc="a match needs at least this IoU"),
                   Option("max_pred", "int", None, doc="more boxes score 0 (default max(3·#gold, 20))"),

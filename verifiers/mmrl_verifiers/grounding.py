@@ -50,9 +50,11 @@ def _frame_note(boxes, model: Frame) -> str:
 def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode: str = "required",
                      answer_tag: str | None = "answer", format_weight: float = 0.1,
                      truncated: bool = False, **frame_options) -> Verdict:
-    """One box for one referring expression; accuracy = IoU (or IoU², or 1[IoU >= 0.5])."""
-    if acc_mode not in ("iou", "iou_sq", "thresh"):
-        return Verdict.unjudged("gold_error", f"acc_mode {acc_mode!r}: use iou, iou_sq or thresh")
+    """One box for one referring expression; accuracy = IoU (or IoU², 1[IoU >= 0.5], or (GIoU + 1) / 2,
+    which still ranks boxes that miss the object). Whatever the mode, a box is correct (status
+    "ok") at IoU >= 0.5: the mode shapes the reward, not what counts as found."""
+    if acc_mode not in ("iou", "iou_sq", "thresh", "giou"):
+        return Verdict.unjudged("gold_error", f"acc_mode {acc_mode!r}: use iou, iou_sq, thresh or giou")
     try:
         payload, model, gold_frame, format_ok, region = _setup(
             response, gold, "grounding", think_mode, answer_tag, frame_options)
@@ -74,11 +76,12 @@ def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode
     else:
         value = geo.iou(pred, gold_box)
         info["iou"] = value
-        acc = {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5)}[acc_mode]
+        acc = ((geo.giou(pred, gold_box) + 1) / 2 if acc_mode == "giou"
+               else {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5)}[acc_mode])
         problem = f"IoU {value:.4f}"
     if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         acc, problem = 0.0, "the generation was truncated (finish_reason=length)"
-    status = "ok" if acc >= 0.5 else "wrong"
+    status = "ok" if acc > 0 and info.get("iou", 0.0) >= 0.5 else "wrong"
     return Verdict(_total(acc, format_ok, format_weight), {"format": float(format_ok), "accuracy": acc},
                    status, problem + note, json.dumps(pred) if pred else None, info)
 
