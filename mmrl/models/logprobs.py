@@ -26,11 +26,13 @@ def token_logprobs(model, input_ids, attention_mask, completion_mask, mm_inputs=
 def packed_logprobs(model, packed, shape, temperature=1.0, with_entropy=False, chunk_size=512):
     """token_logprobs over shared-prompt rows (mmrl.models.shared_prompt.PackedRows): float32 [b, T]
     (`shape`), response r's token t at [r, t], 0 elsewhere; the same numbers as the unshared rows."""
-    from .shared_prompt import enable
+    from .shared_prompt import enable, rope_positions
 
     enable(model)
-    hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
-                              shared_prompt=packed.layout).last_hidden_state
+    base = model.base_model
+    positions = rope_positions(base, packed) if packed.mm_inputs else packed.position_ids
+    hidden = base(input_ids=packed.input_ids, position_ids=positions, use_cache=False, shared_prompt=packed.layout,
+                  **packed.mm_inputs).last_hidden_state
     scores = _scores(model, hidden[packed.source], packed.targets, temperature, with_entropy, chunk_size)
     return _placed(shape, packed.dest, scores, with_entropy)
 

@@ -10,12 +10,14 @@ Every token computes what it computes in the unshared row, so log-probs and grad
 unshared forward's (the prompt's gradient is the sum over its responses, as with G copies); a group
 of G responses costs P + sum(len) tokens instead of G*P + sum(len).
 
-Text backbones only: a VLM's positions (M-RoPE) come from the model's own index over the image
-tokens, so VLM batches keep the unshared rows.
+A VLM's prompt carries its images: the packed row carries them once (the vision tower also runs
+once per group, not per response). Its positions are M-RoPE's [3, ...]: the prompt's come from the
+model's own index over its image tokens (get_rope_index), and a response's text positions continue
+from the prompt's largest, as they do in the unshared row (rope_positions).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -42,6 +44,10 @@ class PackedRows:
     source: tuple[torch.Tensor, torch.Tensor]  # (row, col) [N] of the hidden state that predicts each scored token
     targets: torch.Tensor         # [N] the scored tokens
     dest: tuple[torch.Tensor, torch.Tensor]    # (response, token) [N]: where each score goes in [b, T]
+    # A VLM's prompts' multimodal tensors, each prompt's once, in row order (pixel_values,
+    # image_grid_thw; mm_token_type_ids [r, L], 0 past the prompt); empty for text prompts
+    mm_inputs: dict = field(default_factory=dict)
+    grids: list = field(default_factory=list)  # per row, its prompt's image_grid_thw (for its positions)
 
 
 def pack(rows: list[tuple[torch.Tensor, list[tuple[int, list[int]]]]], pad_id: int) -> PackedRows:
@@ -72,6 +78,22 @@ def pack(rows: list[tuple[torch.Tensor, list[tuple[int, list[int]]]]], pad_id: i
     as_long = lambda v: torch.tensor(v, dtype=torch.long)  # noqa: E731
     layout = _layout([len(p) for p, _ in rows], spans, width)
     return PackedRows(ids, pos, layout, (as_long(src_r), as_long(src_c)), as_long(tgt), (as_long(dst_r), as_long(dst_c)))
+
+
+def rope_positions(model, packed: PackedRows) -> torch.Tensor:
+    """[3, r, L] M-RoPE positions of packed VLM rows (`model`: the VLM's base model). The prompt's
+    are the model's index over its image tokens; a response's tokens get the text positions of its
+    unshared sequence, shifted by the prompt's rope delta (largest prompt position + 1 - P), as
+    generation gives them."""
+    prompt_lens = packed.layout.prompt_valid.sum(-1).tolist()
+    out = packed.position_ids[None].repeat(3, 1, 1)
+    types = packed.mm_inputs["mm_token_type_ids"]
+    for r, (P, grid) in enumerate(zip(prompt_lens, packed.grids)):
+        ids = packed.input_ids[r:r + 1, :P]
+        pos, delta = model.get_rope_index(ids, mm_token_type_ids=types[r:r + 1, :P], image_grid_thw=grid)
+        out[:, r, :P] = pos[:, 0]
+        out[:, r, P:] += delta.reshape(()).to(out.dtype)
+    return out
 
 
 def _layout(prompt_lens: list[int], spans: list[tuple[int, int, int]], width: int) -> Layout:
@@ -122,19 +144,20 @@ def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=No
 
 
 def enable(model) -> None:
-    """Make `model` (a text model loaded with sdpa, as mmrl loads them) run `attention`: the same as sdpa
+    """Make `model` (loaded with sdpa, as mmrl loads them; a VLM's language model) run `attention`: the same as sdpa
     until a forward passes a Layout. Set on the model, not around a forward, because gradient
     checkpointing reruns the layers in backward, outside any context."""
     from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.masking_utils import sdpa_mask
 
-    if getattr(model.config, "vision_config", None) is not None:
-        raise ValueError("shared-prompt rows are for text models (a VLM's positions come from its image index)")
     if ATTENTION not in AttentionInterface._global_mapping:
         AttentionInterface.register(ATTENTION, attention)
         AttentionMaskInterface.register(ATTENTION, sdpa_mask)
-    if model.config._attn_implementation != ATTENTION:
-        model.set_attn_implementation(ATTENTION)
+    # A VLM's language model only: the vision tower's attention stays sdpa (it is handed the same
+    # keyword arguments, and sdpa ignores the layout)
+    text = getattr(model.base_model, "language_model", model)
+    if text.config._attn_implementation != ATTENTION:
+        text.set_attn_implementation(ATTENTION)
 
 
 def plan(groups: list[tuple[int, list[tuple[int, int]]]], token_budget: int) -> list[list[list[int]]]:

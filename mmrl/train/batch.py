@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..models.batch import sequence_batch
+from ..models.families import TENSOR_KINDS
 from ..models.shared_prompt import PackedRows, pack, plan
 from .records import Group, Response
 
@@ -63,12 +64,10 @@ class Batch:
         return [[row[0] for row in micro] for micro in plan(alone, token_budget)]
 
     @property
-    def text_only(self) -> bool:
-        """True when no prompt carries multimodal tensors and no response shows images (then prompts
-        can be shared, see packed: shared rows carry no image tensors, and a VLM's M-RoPE positions
-        come from its own image index, so any image keeps the batch on the unshared rows)."""
-        return all(set(g.prompt) <= {"input_ids", "attention_mask"} for g in self.groups) \
-            and not any(r.image_inputs for _, r in self.rows)
+    def shareable(self) -> bool:
+        """True when no response shows images of its own (a tool turn's zoom): then each group's
+        responses can share one prompt copy (packed), images included."""
+        return not any(r.image_inputs for _, r in self.rows)
 
     def shared_micro_batches(self, token_budget: int, rows: list[int] | None = None) -> list[list[list[int]]]:
         """Like micro_batches, for shared-prompt rows: per micro-batch, its packed rows, each a list
@@ -81,13 +80,21 @@ class Batch:
                     token_budget)
 
     def packed(self, micro: list[list[int]]) -> PackedRows:
-        """Shared-prompt rows of a micro-batch; its responses are numbered in flattened order."""
-        rows, k = [], 0
+        """Shared-prompt rows of a micro-batch; its responses are numbered in flattened order. A VLM's
+        prompts bring their multimodal tensors, each prompt's once (mmrl.models.shared_prompt)."""
+        rows, prompts, k = [], [], 0
         for row in micro:
-            prompt = self.group_of(row[0]).prompt["input_ids"][0]
-            rows.append((prompt, [(k + j, self.rows[i][1].tokens) for j, i in enumerate(row)]))
+            prompts.append(self.group_of(row[0]).prompt)
+            rows.append((prompts[-1]["input_ids"][0], [(k + j, self.rows[i][1].tokens) for j, i in enumerate(row)]))
             k += len(row)
-        return pack(rows, self.pad_id)
+        packed = pack(rows, self.pad_id)
+        mm = sequence_batch(prompts, [[]] * len(prompts), self.pad_id)["mm_inputs"]
+        if mm:  # per-token tensors are [r, longest prompt]: zeros over the responses
+            width = packed.input_ids.shape[1]
+            packed.mm_inputs = {name: torch.nn.functional.pad(v, (0, width - v.shape[1]))
+                                if TENSOR_KINDS[name] == "token" else v for name, v in mm.items()}
+            packed.grids = [p.get("image_grid_thw") for p in prompts]
+        return packed
 
     def inputs(self, idx: list[int], masked: bool = False) -> dict:
         """Right-padded input_ids, attention_mask, completion_mask [b, L] and mm_inputs of rows idx;

@@ -118,11 +118,11 @@ class Updater:
     # ------------------------------------------------------------------ forwards
 
     def shares_prompt(self, batch: Batch) -> bool:
-        return self.training.share_prompt and batch.text_only
+        return self.training.share_prompt and batch.shareable
 
     def micro_batches(self, batch: Batch, rows: list[int] | None = None) -> list[list[list[int]]]:
         """Per micro-batch, its rows of responses: a group's responses sharing one prompt copy when
-        training.share_prompt is on and the prompts are text (mmrl/models/shared_prompt.py), else
+        training.share_prompt is on and no response shows images of its own (mmrl/models/shared_prompt.py), else
         one response per row."""
         budget = self.training.micro_batch_tokens
         if self.shares_prompt(batch):

@@ -141,3 +141,57 @@ def test_smollm2_shared_prompt_equals_the_plain_forward():
     # 30 fp32 layers summed in another order: equal to 1e-5 relative (the largest gap seen: 3e-6)
     torch.testing.assert_close(slp, lp, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(sent, ent, atol=1e-5, rtol=1e-5)
+
+
+def test_smolvl_shared_image_prompts_equal_the_plain_forward():
+    """A VLM group's prompt, images included, runs once: the packed rows carry each prompt's image
+    tensors once and give M-RoPE positions as the unshared rows have them (the prompt's from the
+    model's image index, a response's text positions after the prompt's largest). Log-probs,
+    entropies and gradients (vision tower and language model) equal the unshared forward's, with
+    images of two sizes and a text-only prompt in the same micro-batch, in any order."""
+    from PIL import Image
+
+    from mmrl.data.chat import chat_text
+    from mmrl.models.backbone import encode_prompt, load_policy
+    from mmrl.scenes import build
+    from mmrl.train.batch import Batch
+    from mmrl.train.records import Group, Response
+
+    model, proc = load_policy("smolvl", "fp32")
+    tok, rng = proc.tokenizer, random.Random(5)
+    count, gui = build.items("heldout", 1, 1, ["count"])[0], build.items("heldout", 1, 1, ["gui"])[0]
+    prompts = [(gui.question, [gui.image]), ("What is 12+34?", []), (count.question, [count.image]),
+               ("Describe it.", [Image.new("RGB", (224, 224), "white")])]
+    groups = []
+    for key, (text, images) in enumerate(prompts):
+        prompt = encode_prompt(proc, chat_text(proc, text, len(images)), images)
+        responses = [Response(tok.encode(f"<answer>{rng.randrange(500)}</answer>") + [rng.randrange(100, 40000)],
+                              [0.0] * 7, "", "stop") for _ in range(rng.randint(2, 3))]
+        groups.append(Group(key, {}, prompt, images, responses=[Response(r.tokens, [0.0] * len(r.tokens), "", "stop")
+                                                                for r in responses]))
+    batch = Batch(groups, tok.pad_token_id)
+    assert batch.shareable
+    params = [p for n, p in model.named_parameters() if n.endswith(("visual.blocks.0.attn.qkv.weight",
+                                                                    "layers.3.self_attn.q_proj.weight"))]
+    assert len(params) == 2
+
+    def forward(shared: bool):
+        model.zero_grad()
+        rows = list(range(len(batch)))
+        if shared:
+            micro = [[i for i in rows if batch.rows[i][0] == g] for g in range(len(groups))]
+            lp, ent = packed_logprobs(model, batch.packed(micro), (len(rows), batch.T), with_entropy=True)
+        else:
+            x = batch.inputs(rows)
+            lp, ent = token_logprobs(model, x["input_ids"], x["attention_mask"], x["completion_mask"],
+                                     x["mm_inputs"], with_entropy=True)
+            lp, ent = batch.to_response(rows, lp), batch.to_response(rows, ent)
+        lp.sum().backward()
+        return lp.detach(), ent.detach(), [p.grad.clone() for p in params]
+
+    plain, packed = forward(False), forward(True)
+    assert (plain[0] != 0).sum() == sum(len(r.tokens) for _, r in batch.rows)
+    torch.testing.assert_close(packed[0], plain[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(packed[1], plain[1], atol=1e-4, rtol=1e-4)
+    for g_packed, g_plain in zip(packed[2], plain[2]):
+        torch.testing.assert_close(g_packed, g_plain, atol=1e-4, rtol=1e-3)
