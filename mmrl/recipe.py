@@ -165,7 +165,7 @@ class Training(Section):
     deterministic: bool = False               # deterministic kernels and sampling (for exact resume)
     reuse_logprobs: bool = True               # one epoch, one mini-batch: pi_old = the training forward's own
                                               # log-probs (ratio 1, same gradient), no separate no-grad pass
-    share_prompt: bool = True                 # text prompts: a group's prompt runs once in the trainer's
+    share_prompt: bool = True                 # a group's prompt (images too) runs once in the trainer's
                                               # forward (Prefix Grouper; same log-probs and gradients)
     skip_zero_advantage: bool = True          # leave out of the update the responses whose advantage is 0 on
                                               # every token (their gradient is exactly 0 when the loss has no
