@@ -1,7 +1,7 @@
 """Says when a run stops learning anything: a step whose update had only zero advantages (the
 algorithm's own `advantage/zero_adv_group_frac` is 1, or every group was filtered out) moves
-nothing but a KL term. The usual cause is a model that never writes what the verifier accepts
-(every verdict a format_error) or a task it always solves; after `patience` such steps in a row the
+nothing but a KL term. The usual causes are a model that never writes what the verifier accepts
+(every verdict a format_error), answers that all miss alike, or a task it always solves; after `patience` such steps in a row the
 trainer prints one line with the rewards and verdicts, rather than spending the run on silent zero
 updates. Reading the computed advantages, not the rewards, keeps algorithms whose baseline is not
 the group's (REINFORCE++, DCPO) out of it: their flat groups can still carry a gradient."""
@@ -29,6 +29,17 @@ class SignalWatch:
         verdicts = ", ".join(f"{status} {n}" for status, n in self.verdicts.most_common())
         rewards = ", ".join(f"{r:g}" for r in sorted(self.rewards)) or "none judged"
         return (f"steps {self.first}-{step} gave no learning signal: every advantage was 0 (in each group all "
-                f"responses got the same reward; rewards seen: {rewards}). Verdicts: {verdicts}. A model that "
-                "never writes the verifier's format cannot start (try a system prompt or prompt_template that "
-                "shows the format, or a stronger model); docs/training.md, 'No learning signal'.")
+                f"responses got the same reward; rewards seen: {rewards}). Verdicts: {verdicts}. "
+                f"{self._advice()}; docs/training.md, 'No learning signal'.")
+
+    def _advice(self) -> str:
+        """What to try, from the verdict the flat steps mostly gave."""
+        top = self.verdicts.most_common(1)[0][0] if self.verdicts else ""
+        if top == "ok":
+            return "Every answer is right: the task is too easy for the model (harder data, or a curriculum)"
+        if top == "wrong":
+            return ("The answers have the format but miss alike: use a reward that ranks near misses above far "
+                    "ones (gui coord_mode: gaussian, grounding acc_mode: giou), easier data, or a stronger model")
+        return ("A model that never writes the verifier's format cannot start: write the answer's opening for it "
+                "(data.response_prefix), show the format in a system prompt or prompt_template, or use a "
+                "stronger model")

@@ -62,3 +62,16 @@ def test_groups_flat_inside_but_apart_carry_a_batch_baseline_gradient():
     apart = [_group([0.0] * 4, ["wrong"] * 4), _group([1.0] * 4, ["ok"] * 4)]
     assert SignalWatch(patience=1).check(1, apart, _step(apart, "grpo")) is not None
     assert SignalWatch(patience=1).check(1, apart, _step(apart, "reinforce_pp", kl_reward_coef=0.0)) is None
+
+
+def test_the_advice_follows_the_verdicts():
+    """All format errors: the model never writes the format. All wrong (the format is right, every
+    answer misses alike: smolvl's grounding run settled on one box for every image): the reward
+    cannot rank the misses. All ok: the task is too easy. The line says which."""
+    wrong = [_group([0.1] * 4, ["wrong"] * 4), _group([0.1] * 4, ["wrong"] * 4)]
+    solved = [_group([1.0] * 4, ["ok"] * 4)]
+    said = {name: SignalWatch(patience=1).check(1, groups, _step(groups))
+            for name, groups in (("format", FLAT), ("wrong", wrong), ("ok", solved))}
+    assert "never writes the verifier's format" in said["format"] and "response_prefix" in said["format"]
+    assert "never writes" not in said["wrong"] and "ranks near misses" in said["wrong"]
+    assert "too easy" in said["ok"] and "never writes" not in said["ok"]

@@ -233,3 +233,15 @@ def test_giou_mode_scores_a_miss_by_how_far_it_is():
     assert ground("[30,0,50,20]", [0, 0, 20, 20], acc_mode="giou").parts["accuracy"] == pytest.approx((-0.2 + 1) / 2)
     near, far = acc([55, 10, 95, 50]), acc([150, 10, 190, 50])
     assert 0 < far < near < 0.5
+
+
+@pytest.mark.parametrize("answer", ['{"bbox_2d": [1, 1]}', '{"bbox_2d": [1, 2, 3]}', '{"bbox_2d": "top left"}',
+                                    '{"bbox_2d": [1, 1, "x", 4]}'])
+def test_a_bbox_that_is_not_four_numbers_is_no_box(answer):
+    """{"bbox_2d": [1, 1]} holds no box: format 0, as for an answer without one. (A four-number box
+    that is inverted is still a box, R6: format 1, accuracy 0.) smolvl under RL found the
+    two-number answer and kept it for the format credit alone."""
+    v = ground(answer, [10, 10, 50, 50])
+    assert v.status == "format_error" and v.parts["format"] == 0.0 and v.score == 0.0
+    inverted = ground('{"bbox_2d": [50, 50, 10, 10]}', [10, 10, 50, 50])
+    assert inverted.parts["format"] == 1.0 and inverted.parts["accuracy"] == 0.0

@@ -64,8 +64,9 @@ def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode
     except (ValueError, FrameError) as e:
         return Verdict.unjudged("gold_error", str(e))
     boxes = parse_boxes(region)
-    if not boxes:
-        return Verdict.fail("format_error", "no box found in the answer", 0.0, format=0.0, accuracy=0.0)
+    if not boxes or all(box is None for box, _ in boxes):  # {"bbox_2d": [1, 1]} holds no box
+        return Verdict.fail("format_error", "no box (four numbers) found in the answer", 0.0, format=0.0,
+                            accuracy=0.0)
     note = _frame_note(boxes, model)
     info: dict[str, Any] = {"model_frame": model.describe()}
     pred, problem = to_abs_box(boxes[0][0], model)
