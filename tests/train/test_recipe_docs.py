@@ -79,7 +79,7 @@ def matches(default: object, cell: str) -> bool:
         except ValueError:
             return False
     if isinstance(default, str):
-        return cell in (f"`{default}`", default)
+        return cell in (f"`{default}`", default, f"`{json.dumps(default)}`")  # "" reads `""`
     return cell == f"`{json.dumps(default)}`"  # {} or []
 
 
@@ -105,6 +105,6 @@ def test_the_readme_walk_through_is_the_quickstart_recipe():
 
 @pytest.mark.parametrize("default, cell, ok", [(None, "–", True), (True, "`true`", True), (1e-6, "1e-6", True),
                                                (2, "3", False), ("auto", "`auto`", True), ({}, "`{}`", True),
-                                               ([], "`[]`", True), ("x", "`y`", False)])
+                                               ([], "`[]`", True), ("x", "`y`", False), ("", "`\"\"`", True)])
 def test_default_cells_compare_by_value(default, cell, ok):
     assert matches(default, cell) is ok
