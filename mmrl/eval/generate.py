@@ -45,8 +45,8 @@ def engine_responder(bench: Benchmark, engine) -> Respond:
     def respond(samples: list[Sample]) -> list[list[dict[str, Any]]]:
         requests = [request(x) for x in samples]
         if bench.tools is None:
-            return [[{"text": bench.response_prefix + c.text, "finish_reason": c.finish_reason, "tokens": len(c.token_ids)} for c in group]
-                    for group in engine.generate(requests, sampling)]
+            return [[{"text": bench.response_prefix + c.text, "finish_reason": c.finish_reason,
+                      "tokens": len(c.token_ids)} for c in group] for group in engine.generate(requests, sampling)]
         from ..rollout.multiturn import generate_with_tools
 
         # deterministic: the same seed gives the same responses whatever the tools' timing
