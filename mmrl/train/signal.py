@@ -3,8 +3,8 @@ algorithm's own `advantage/zero_adv_group_frac` is 1, or every group was filtere
 nothing but a KL term. The usual causes are a model that never writes what the verifier accepts
 (every verdict a format_error), answers that all miss alike, or a task it always solves; after
 `patience` such steps in a row the trainer prints one line with the rewards and verdicts, rather
-than spending the run on silent zero updates. Reading the computed advantages, not the rewards, keeps algorithms whose baseline is not
-the group's (REINFORCE++, DCPO) out of it: their flat groups can still carry a gradient."""
+than spending the run on silent zero updates. Reading the computed advantages, not the rewards,
+keeps algorithms whose baseline is not the group's (REINFORCE++, DCPO) out of it: their flat groups can still carry a gradient."""
 from __future__ import annotations
 
 from collections import Counter
