@@ -4,7 +4,8 @@ nothing but a KL term. The usual causes are a model that never writes what the v
 (every verdict a format_error), answers that all miss alike, or a task it always solves; after
 `patience` such steps in a row the trainer prints one line with the rewards and verdicts, rather
 than spending the run on silent zero updates. Reading the computed advantages, not the rewards,
-keeps algorithms whose baseline is not the group's (REINFORCE++, DCPO) out of it: their flat groups can still carry a gradient."""
+keeps algorithms whose baseline is not the group's (REINFORCE++, DCPO) out of it: their flat groups
+can still carry a gradient."""
 from __future__ import annotations
 
 from collections import Counter
