@@ -21,8 +21,10 @@ GOLD = {"action": "click", "bbox": [100, 200, 200, 240], "image_size": [336, 252
 
 
 def _recipe(tmp_path, *overrides):
-    return load_recipe(REPO / "recipes" / "scenes_gui.yaml",
-                       [f"output_dir={tmp_path}", "verifiers.format_weight=0", *overrides])
+    """scenes_gui.yaml without its own prefix (the recipe writes one), then the overrides."""
+    return load_recipe(REPO / "recipes" / "scenes_gui.yaml", [f"output_dir={tmp_path}", "verifiers.format_weight=0",
+                                                             "verifiers.options.gui.coord_mode=hit",
+                                                             "data.response_prefix=", *overrides])
 
 
 @pytest.fixture(scope="module")
