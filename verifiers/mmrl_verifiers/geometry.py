@@ -11,12 +11,16 @@ Box = Sequence[float]
 Point = Sequence[float]
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union; 0 when the union has no area."""
+def _inter_union(a: Box, b: Box) -> tuple[float, float]:
     iw = min(a[2], b[2]) - max(a[0], b[0])
     ih = min(a[3], b[3]) - max(a[1], b[1])
     inter = iw * ih if iw > 0 and ih > 0 else 0.0
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter, (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union; 0 when the union has no area."""
+    inter, union = _inter_union(a, b)
     return inter / union if union > 0 else 0.0
 
 
@@ -24,10 +28,8 @@ def giou(a: Box, b: Box) -> float:
     """Generalized IoU (Rezatofighi et al., CVPR 2019): IoU minus the share of the boxes' hull that
     neither covers, in [-1, 1]; below 0 only for disjoint boxes, the lower the farther apart."""
     hull = (max(a[2], b[2]) - min(a[0], b[0])) * (max(a[3], b[3]) - min(a[1], b[1]))
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
-    return iou(a, b) - (hull - union) / hull if hull > 0 else 0.0
+    inter, union = _inter_union(a, b)
+    return (inter / union if union > 0 else 0.0) - (hull - union) / hull if hull > 0 else 0.0
 
 
 def box_problem(box: Box) -> str | None:
