@@ -183,6 +183,7 @@ class Training(Section):
 class Logging(Section):
     eval_every: int = Field(0, ge=0)   # held-out accuracy every N steps (0: before and after training only)
     eval_samples: int = Field(100, ge=0)  # held-out prompts per evaluation (greedy, one answer each; 0 = off)
+    samples: int = Field(2, ge=0)      # prompts per step whose answers go to samples.jsonl (held-out answers always do)
     console: bool = True
     tensorboard: bool = True
     plot: bool = True                 # reward curve PNG in the run folder at the end
@@ -230,6 +231,26 @@ class Recipe(Section):
         if self.tools is not None and self.data.response_prefix:
             raise ValueError("data.response_prefix is for single-turn rollouts; with tools the prompt's own "
                              "opening (e.g. a chat template's <think>) is where a first call may begin")
+        return self
+
+    @model_validator(mode="after")
+    def _scene_coords_match_frames(self) -> "Recipe":
+        # Questions asking for fractions judged as pixels (or the reverse) would score every answer 0.
+        from mmrl_verifiers.frames import FrameError, canonical_frame
+
+        from .data.generate import COORDS
+        gen = self.data.generate
+        coords = gen.config.get("coords", "pixels") if gen is not None and gen.kind == "scenes" else None
+        for name in ("gui", "grounding", "aepo") if coords in COORDS else ():
+            frame = self.verifiers.options.get(name, {}).get("frame")
+            try:
+                mismatch = frame is not None and canonical_frame(frame) not in COORDS[coords]
+            except FrameError:
+                continue  # the verifier's own check names a bad frame
+            if mismatch:
+                raise ValueError(f"data.generate.config.coords is {coords!r} but verifiers.options.{name}.frame is "
+                                 f"{frame!r}: answers would be read in the wrong frame; use frame "
+                                 f"{' or '.join(COORDS[coords])}")
         return self
 
     @property

@@ -6,7 +6,8 @@
 - `scenes`: items of mmrl's rendered scenes (docs/scenes.md) for the skills in `config.skills`:
   training items from the scenes' train split, held-out items from their held-out split, each with
   its own verifier (math for counts, mcq for names, grounding for boxes, gui for clicks;
-  `gui_answer: candidates` asks for several points instead, judged by aepo).
+  `gui_answer: candidates` asks for several points instead, judged by aepo; `coords: fractions` asks
+  for gui and ground coordinates in fractions of the image's sides instead of pixels).
 
 Each line: {"question", "answer", "verifier": "math", "source": "<task>/<index>"} (+ "images").
 The held-out slice uses a different seed, so it shares no generator state with the training items.
@@ -59,10 +60,14 @@ def count_shapes_samples(out_dir: Path, split: str, size: int, seed: int, config
     return samples
 
 
+# How scene questions ask for coordinates -> the verifier frames that read such answers.
+COORDS = {"pixels": ("abs", "qwen25_resized"), "fractions": ("norm1",)}
+
+
 def scenes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict) -> list[dict]:
     from ..scenes import build
 
-    allowed = {"skills": ["count"], "gui_answer": "click"}
+    allowed = {"skills": ["count"], "gui_answer": "click", "coords": "pixels"}
     unknown = set(config) - set(allowed)
     if unknown:
         raise UserError(f"data.generate.config: unknown key(s) {sorted(unknown)} for scenes; "
@@ -75,6 +80,9 @@ def scenes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict
     if cfg["gui_answer"] not in ("click", "candidates"):
         raise UserError(f"data.generate.config.gui_answer: {cfg['gui_answer']!r}; 'click' (one point, gui "
                         "verifier) or 'candidates' (AEPO's several points, aepo verifier)")
+    if cfg["coords"] not in COORDS:
+        raise UserError(f"data.generate.config.coords: {cfg['coords']!r}; 'pixels' (verifier frame qwen25_resized) "
+                        "or 'fractions' (of the image's sides, verifier frame norm1)")
     # Both splits of the scenes are disjoint by construction (a spec's hash picks its split).
     made = build.items("train" if split == "train" else "heldout", seed, -(-size // len(skills)), skills)
     per_skill = len(made) // len(skills)
@@ -84,6 +92,8 @@ def scenes_samples(out_dir: Path, split: str, size: int, seed: int, config: dict
     for item in interleaved:
         if item.skill == "gui" and cfg["gui_answer"] == "candidates":
             item = build.as_candidates(item)
+        if cfg["coords"] == "fractions":
+            item = build.in_fractions(item)
         name = f"images/{item.id}.png"
         item.image.save(out_dir / name)
         samples.append({"question": item.question, "answer": item.gold, "images": [name],

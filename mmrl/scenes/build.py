@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import gui
-from .items import SHAPE_SKILLS, SPLITS, Item, item_rng, make_item, split_of
+from .items import SHAPE_SKILLS, SPLITS, Item, ground_question, item_rng, make_item, split_of
 
 SKILLS = (*SHAPE_SKILLS, "gui")
 
@@ -49,6 +49,28 @@ def as_candidates(item: Item) -> Item:
     x1, y1, x2, y2 = item.gold["bbox"]
     return replace(item, question=gui.instruction(gui.Element(kind, name), candidates=True), verifier="aepo",
                    reference=f'<answer>[{{"point_2d": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}]</answer>')
+
+
+def in_fractions(item: Item) -> Item:
+    """A gui or ground item asking for coordinates in fractions of the image's sides (0 to 1; the
+    verifiers' frame norm1) instead of pixels. Same scene and gold box. Why: a digit tokenizer writes
+    pixels as numbers of 1-3 digits, so a number's first token says little about where it points
+    ("1" starts 1, 10-19 and 100-199); every fraction reads "0." then coarse-to-fine digits, which
+    suits a policy that learns one token at a time."""
+    if item.skill not in ("gui", "ground"):
+        return item
+    w, h = item.gold["image_size"]
+    x1, y1, x2, y2 = item.gold["bbox"]
+    if item.skill == "ground":
+        box = [round(x1 / w, 4), round(y1 / h, 4), round(x2 / w, 4), round(y2 / h, 4)]
+        return replace(item, question=ground_question(item.answer, "fractions"),
+                       reference=f'<answer>{{"bbox_2d": {json.dumps(box)}}}</answer>')
+    kind, name = item.spec["target"]
+    point = [round((x1 + x2) / 2 / w, 3), round((y1 + y2) / 2 / h, 3)]
+    candidates = item.verifier == "aepo"
+    answer = f'[{{"point_2d": {point}}}]' if candidates else f'{{"action": "click", "point": {point}}}'
+    return replace(item, question=gui.instruction(gui.Element(kind, name), candidates, coords="fractions"),
+                   reference=f"<answer>{answer}</answer>")
 
 
 def items(split: str, seed: int, per_skill: int, skills=SKILLS, start: int = 0) -> list[Item]:

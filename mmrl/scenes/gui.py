@@ -20,6 +20,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from .items import coords_wording
+
 SIZE = (336, 252)      # multiples of 28 within smolvl's bounds: unresized model input (12x9 tokens)
 PER_PAGE = 24          # screens per chromium page
 MENUS = ("File", "Edit", "View", "Insert", "Tools", "Help", "Window")
@@ -168,11 +170,12 @@ def visible(e: Element) -> bool:
     return 0 <= x1 < x2 <= SIZE[0] and 0 <= y1 < y2 <= SIZE[1]
 
 
-def instruction(e: Element, candidates: bool = False) -> str:
-    """The click instruction; candidates: AEPO's multi-answer form (InfiGUI-G1), several points, best first."""
+def instruction(e: Element, candidates: bool = False, coords: str = "pixels") -> str:
+    """The click instruction; candidates: AEPO's multi-answer form (InfiGUI-G1), several points, best first;
+    coords: pixels or fractions (items.coords_wording)."""
     what = {"button": f"the {e.name} button", "field": f"the {e.name} field", "icon": f"the {e.name} icon",
             "menu": f"the {e.name} menu"}[e.kind]
-    where = f"in pixels of this {SIZE[0]}x{SIZE[1]} screenshot"
+    where = coords_wording(coords, "screenshot", SIZE)
     if candidates:
         return (f"Click {what}. Answer with one to three candidate click points, the most likely first, {where}, "
                 'as <answer>[{"point_2d": [x, y]}, ...]</answer>.')

@@ -53,6 +53,14 @@ def item_rng(split: str, seed: int, skill: str, index: int) -> random.Random:
     return random.Random(f"scenes:{split}:{seed}:{skill}:{index}")  # str seeds hash with sha512: stable
 
 
+def coords_wording(coords: str, image: str, size: tuple[int, int]) -> str:
+    """How a question asks for coordinates: in pixels (Qwen2.5-VL's frame; scenes are never resized,
+    so the model's pixels are the image's) or in fractions of the image's sides (verifier frame norm1)."""
+    if coords == "pixels":
+        return f"in pixels of this {size[0]}x{size[1]} {image}"
+    return f"in fractions of the {image}'s width and height (0 to 1)"
+
+
 def _mcq(rng: random.Random, gold: str, pool: list[str]) -> tuple[list[str], str]:
     choices = [gold] + rng.sample([p for p in pool if p != gold], min(len(LETTERS), len(pool)) - 1)
     rng.shuffle(choices)
@@ -223,9 +231,13 @@ def make_ground(rng):
                 lambda k, c: k == kind and c == colour)
     if ps is None:
         return None
-    q = (f"Find the {colour} {kind}. Answer with its bounding box in pixels of this {SIZE[0]}x{SIZE[1]} image "
-         'as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.')
+    q = ground_question(f"{colour} {kind}", "pixels")
     return _spec_of("ground", bg, pattern, ps, target=0), q, "grounding", None, f"{colour} {kind}", []
+
+
+def ground_question(target: str, coords: str) -> str:
+    return (f"Find the {target}. Answer with its bounding box {coords_wording(coords, 'image', SIZE)} "
+            'as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.')
 
 
 def _text_item(rng, skill: str, text: str):

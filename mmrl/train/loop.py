@@ -25,6 +25,7 @@ from . import checkpoint as ckpt
 from .distributed import accelerator_env, rank_and_world, single_rank_env
 from .engine import build_policy, build_reference, full_named_parameters, zero_stage
 from .metrics import MetricsLogger
+from .sample_log import SampleLog
 from .records import Group
 from .rollouts import Rollouts
 from .signal import SignalWatch
@@ -110,6 +111,7 @@ class Trainer:
                           "(raise training.steps to continue)")
         self.rollout = self._build_rollout()
         self.logger = MetricsLogger(self.run_dir, r.training.steps, self.step, r.logging, enabled=self.rank == 0)
+        self.sample_log = SampleLog(self.run_dir, self.step, r.data.gold_key, enabled=self.rank == 0)
         if self.rank == 0:
             (self.run_dir / "recipe.yaml").write_text(r.to_yaml())
 
@@ -220,6 +222,7 @@ class Trainer:
         timer = Timer()
         rollouts = self._rollouts(self._sampling(), timer, seed)
         groups, generated, metrics = self.curriculum.select(step, rollouts)
+        self.sample_log.write(step, "train", generated[:r.logging.samples])
         self.rollout.release()  # the engine idles until the sync below: its weights and cache make way
         metrics.update(self.update(groups, timer) if groups else {"update/skipped": 1})
         if warning := self.signal.check(step, generated, metrics):
@@ -257,6 +260,7 @@ class Trainer:
         timer = Timer()
         rollouts = self._rollouts(self._sampling(greedy=True), timer, 0, self.held_out)
         groups = rollouts.groups(list(range(self.rank, len(self.held_out), self.world)))
+        self.sample_log.write(self.step, "held_out", groups)
         judged = [resp for g in groups for resp in g.judged]
         return _mean_over_ranks({**held_out_metrics(judged), "time/eval": timer.metrics()["time/step"]})
 

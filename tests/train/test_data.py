@@ -10,7 +10,7 @@ from mmrl.data import (BadImage, StepSampler, chat_prompt, check_keys, images_or
                        verifier_item)
 from mmrl.data.generate import count_shapes_samples, generate_split_files
 from mmrl.errors import UserError
-from mmrl.recipe import Data, Generator
+from mmrl.recipe import Data, Generator, validate_recipe
 from mmrl_verifiers import verify
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -215,6 +215,49 @@ def test_scenes_gui_candidates_ask_for_several_points_judged_by_aepo(tmp_path):
     with pytest.raises(UserError, match="gui_answer"):
         generate_split_files(Generator(kind="scenes", config={"skills": ["gui"], "gui_answer": "many"},
                                        train_size=1), tmp_path / "bad")
+
+
+def test_scenes_coords_fractions_ask_for_fractions_judged_in_frame_norm1(tmp_path):
+    """coords: fractions asks gui and ground items for fractions of the image's sides (same screens,
+    scenes and gold boxes as in pixels): the fractions of the box's centre / the box itself are
+    correct read in frame norm1, and the same numbers read as pixels are not."""
+    config = {"skills": ["gui", "ground", "count"]}
+    gen = Generator(kind="scenes", config={**config, "coords": "fractions"}, train_size=3, held_out_size=0, seed=3)
+    pixels = load_samples(generate_split_files(gen.model_copy(update={"config": config}), tmp_path / "px")[0])
+    rows = load_samples(generate_split_files(gen, tmp_path)[0])
+    for row, px in zip(rows, pixels):
+        assert (row["answer"], row["images"], row["verifier"]) == (px["answer"], px["images"], px["verifier"])
+        if row["skill"] == "count":
+            assert row["question"] == px["question"]
+            continue
+        assert "in fractions of the" in row["question"] and "in pixels" in px["question"]
+        assert row["question"].replace("fractions", "") != px["question"].replace("pixels", "")
+        (w, h), (x1, y1, x2, y2) = row["answer"]["image_size"], row["answer"]["bbox"]
+        fx1, fy1, fx2, fy2 = x1 / w, y1 / h, x2 / w, y2 / h
+        answer = ('{"bbox_2d": [%s, %s, %s, %s]}' % (fx1, fy1, fx2, fy2) if row["skill"] == "ground"
+                  else '{"action": "click", "point": [%s, %s]}' % ((fx1 + fx2) / 2, (fy1 + fy2) / 2))
+        name = row["verifier"]
+        for frame, status in [("norm1", "ok"), ("qwen25_resized", "wrong")]:
+            options = {name: {"frame": frame, "think_mode": "auto"}}
+            verdict = verify(response=f"<answer>{answer}</answer>", **verifier_item(row, Data(), options))
+            assert verdict.status == status, (row["source"], frame, verdict.reason)
+    with pytest.raises(UserError, match="coords: 'percent'"):
+        generate_split_files(Generator(kind="scenes", config={**config, "coords": "percent"}, train_size=1),
+                             tmp_path / "bad")
+
+
+def test_a_recipe_judging_scene_coords_in_another_frame_is_refused():
+    """Fractions read as pixels (or pixels as fractions) would score every answer 0, silently."""
+    def recipe(coords, frame, verifier="gui"):
+        return validate_recipe({"data": {"generate": {"kind": "scenes", "config": {"skills": ["gui"], "coords": coords}}},
+                                "verifiers": {"options": {verifier: {"frame": frame}}}})
+    for coords, frame, verifier in [("fractions", "qwen25_resized", "gui"), ("pixels", "norm1", "grounding"),
+                                    ("fractions", "norm1000", "aepo")]:
+        with pytest.raises(UserError, match=f"coords is '{coords}'.*verifiers.options.{verifier}.frame"):
+            recipe(coords, frame, verifier)
+    for coords, frame in [("fractions", "norm1"), ("fractions", "norm_0_1"), ("pixels", "qwen25_resized"),
+                          ("pixels", "abs")]:
+        recipe(coords, frame)  # accepted
 
 
 def test_generated_files_are_reused_only_for_the_same_generator_settings(tmp_path):

@@ -8,6 +8,8 @@ from mmrl.errors import UserError
 from mmrl.recipe import Logging
 from mmrl.train.checkpoint import MARKER, find_resume
 from mmrl.train.metrics import MetricsLogger, summarize
+from mmrl.train.records import Group, Response
+from mmrl.train.sample_log import SampleLog
 
 
 def test_resume_auto_picks_the_newest_complete_checkpoint(tmp_path):
@@ -46,3 +48,22 @@ def test_summary_windows_average_the_first_and_last_steps():
     s = summarize(rows)
     assert s["window"] == 5 and s["first"]["reward/mean"] == 3.0 and s["last"]["reward/mean"] == 13.0
     assert summarize([]) == {}
+
+
+def test_sample_log_writes_each_answer_with_its_verdict_and_drops_steps_past_a_resume(tmp_path):
+    def group(key, texts):
+        return Group(key, {"source": f"scenes/train-gui-{key}", "answer": {"bbox": [1, 2, 3, 4]}}, {},
+                     responses=[Response([1], [0.0], t, "stop", status="wrong" if i else "ok",
+                                         reward=None if t == "?" else 1.0 - i) for i, t in enumerate(texts)])
+    log = SampleLog(tmp_path, 0, "answer")
+    for step in (1, 2, 3):
+        log.write(step, "train", [group(step, [f"[{step}, 1]", "?"])])
+    log = SampleLog(tmp_path, 2, "answer")  # killed after step 3, resumed from the step-2 checkpoint
+    log.write(3, "held_out", [group(7, ["[9, 9]"])])
+    rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["split"], r["text"]) for r in rows] == [
+        (1, "train", "[1, 1]"), (1, "train", "?"), (2, "train", "[2, 1]"), (2, "train", "?"), (3, "held_out", "[9, 9]")]
+    assert rows[0]["source"] == "scenes/train-gui-1" and rows[0]["gold"] == {"bbox": [1, 2, 3, 4]}
+    assert (rows[0]["reward"], rows[0]["status"], rows[1]["reward"], rows[1]["status"]) == (1.0, "ok", None, "wrong")
+    SampleLog(tmp_path / "other", 0, "answer", enabled=False).write(1, "train", [group(1, ["x"])])
+    assert not (tmp_path / "other").exists()  # ranks other than 0 write nothing

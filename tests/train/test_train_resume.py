@@ -50,6 +50,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, dtype):
     for step in range(2, STEPS + 1):
         assert b[step] == a[step], f"step {step} differs after resume"
     assert a[STEPS]["pg_loss"] != 0 or a[STEPS]["reward/mean"] > 0  # the steps did real work
+    # what the policy wrote (samples.jsonl): the same answers, none repeated or lost across the resume
+    written = (full / "samples.jsonl").read_text()
+    assert written and (killed / "samples.jsonl").read_text() == written
 
     wa, wb = load_file(full / "hf" / "model.safetensors"), load_file(killed / "hf" / "model.safetensors")
     assert wa.keys() == wb.keys()
