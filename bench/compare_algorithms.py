@@ -54,9 +54,9 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def curves(rows: list[dict]) -> tuple[list, list, list, list]:
+def curves(rows: list[dict], held_out: str = "eval/accuracy") -> tuple[list, list, list, list]:
     """(eval steps, held-out accuracy, train steps, training reward)."""
-    ev = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
+    ev = [(r["step"], r[held_out]) for r in rows if held_out in r]
     tr = [(r["step"], r["reward/mean"]) for r in rows if "reward/mean" in r]
     return [s for s, _ in ev], [a for _, a in ev], [s for s, _ in tr], [v for _, v in tr]
 
@@ -66,17 +66,17 @@ def smooth(values: list[float], window: int = 3) -> list[float]:
             for i in range(len(values))]
 
 
-def plot(results: dict[str, list[dict]], out: Path, title: str) -> None:
+def plot(results: dict[str, list[dict]], out: Path, title: str, held_out: str = "eval/accuracy") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for name, rows in results.items():
-        es, acc, ts, reward = curves(rows)
+        es, acc, ts, reward = curves(rows, held_out)
         left.plot(es, acc, marker="o", label=name)
         right.plot(ts, smooth(reward), label=name)
-    left.set(xlabel="step", ylabel="held-out accuracy (greedy)", title="held-out accuracy")
+    left.set(xlabel="step", ylabel=f"held-out {held_out} (greedy)", title="held-out accuracy")
     right.set(xlabel="step", ylabel="mean reward (3-step moving mean)", title="training reward")
     for ax in (left, right):
         ax.grid(alpha=0.3)
@@ -88,10 +88,10 @@ def plot(results: dict[str, list[dict]], out: Path, title: str) -> None:
     print(f"wrote {out}")
 
 
-def table(results: dict[str, list[dict]], walls: dict[str, float]) -> None:
+def table(results: dict[str, list[dict]], walls: dict[str, float], held_out: str = "eval/accuracy") -> None:
     print(f"{'algorithm':10s} {'eval@0':>7s} {'eval@end':>9s} {'reward first3':>14s} {'reward last3':>13s} {'wall s':>7s}")
     for name, rows in results.items():
-        _, acc, _, reward = curves(rows)
+        _, acc, _, reward = curves(rows, held_out)
         first = sum(reward[:3]) / max(len(reward[:3]), 1)
         last = sum(reward[-3:]) / max(len(reward[-3:]), 1)
         print(f"{name:10s} {acc[0] if acc else float('nan'):7.3f} {acc[-1] if acc else float('nan'):9.3f} "
@@ -112,6 +112,8 @@ def main() -> int:
     parser.add_argument("--plot-only", action="store_true", help="redraw from existing runs")
     parser.add_argument("--plot-runs", default="",
                         help="draw these runs instead, as label=run_dir,... (e.g. runs of two recipes)")
+    parser.add_argument("--held-out", default="eval/accuracy",
+                        help="the held-out metric drawn: eval/accuracy (the verifier's graded part) or eval/correct")
     parser.add_argument("overrides", nargs="*", help="key=value recipe overrides for every run")
     args = parser.parse_args()
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
@@ -121,8 +123,8 @@ def main() -> int:
             parser.error(f"--plot-runs {args.plot_runs!r}: give label=run_dir,... with a metrics.jsonl in each run_dir")
         runs = dict(pairs)
         results = {label: read_metrics(Path(folder) / "metrics.jsonl") for label, folder in runs.items()}
-        table(results, {})
-        plot(results, args.out, " vs ".join(Path(folder).name for folder in runs.values()))
+        table(results, {}, args.held_out)
+        plot(results, args.out, " vs ".join(Path(folder).name for folder in runs.values()), args.held_out)
         return 0
 
     walls: dict[str, float] = {}

@@ -207,7 +207,7 @@ def test_iou_of_a_box_with_itself_is_one(a):
     assert iou(a, a) == 1.0
 
 
-@pytest.mark.parametrize("mode", ["iou", "iou_sq", "thresh", "giou"])
+@pytest.mark.parametrize("mode", ["iou", "iou_sq", "thresh", "giou", "gaussian_iou"])
 @pytest.mark.parametrize("pred, correct", [
     ([10, 10, 60, 50], True),     # IoU 0.8
     ([10, 10, 50, 36], True),     # IoU 0.65: iou_sq's accuracy is 0.42, still a correct box
@@ -233,6 +233,26 @@ def test_giou_mode_scores_a_miss_by_how_far_it_is():
     assert ground("[30,0,50,20]", [0, 0, 20, 20], acc_mode="giou").parts["accuracy"] == pytest.approx((-0.2 + 1) / 2)
     near, far = acc([55, 10, 95, 50]), acc([150, 10, 190, 50])
     assert 0 < far < near < 0.5
+
+
+def test_giou_pays_half_the_reward_for_the_whole_image_and_gaussian_iou_does_not():
+    """smolvl under GRPO with the giou reward (session 12) answered [0.1, 0.1, 1.1, 1.1] (fractions:
+    about the whole image) for most scenes: its hull is the image, so GIoU = IoU >= 0 and the reward
+    (GIoU + 1) / 2 is about 0.5, more than any box that misses. gaussian_iou ((GUI-G² Gaussian at
+    the box's centre, sigma = alpha x the gold box's size) + IoU) / 2 still ranks misses by how far
+    their centre is, and pays a larger box nothing for its size."""
+    gold = [40, 50, 60, 70]
+    def acc(box, mode, **options):
+        options = {"alpha": 1.0, **options} if mode == "gaussian_iou" else options
+        return ground(json.dumps({"bbox_2d": box}), gold, acc_mode=mode, **options).parts["accuracy"]
+    whole, near, far = [0, 0, 224, 224], [64, 50, 84, 70], [150, 150, 170, 170]
+    assert acc(whole, "giou") > 0.5 > acc(near, "giou") > acc(far, "giou")  # the exploit
+    assert acc(gold, "gaussian_iou") == pytest.approx(1.0)
+    assert acc(near, "gaussian_iou") > acc(far, "gaussian_iou") > 0
+    assert acc(whole, "gaussian_iou") < acc(near, "gaussian_iou") / 10
+    assert acc([30, 40, 70, 80], "gaussian_iou") < acc(gold, "gaussian_iou")  # same centre, larger: IoU 0.25
+    assert acc(near, "gaussian_iou") > acc(near, "gaussian_iou", alpha=0.25) > 0  # alpha widens the Gaussian
+    assert acc(whole, "gaussian_iou", alpha=0.25) < 0.01  # the whole image: IoU / 2, whatever alpha
 
 
 @pytest.mark.parametrize("answer", ['{"bbox_2d": [1, 1]}', '{"bbox_2d": [1, 2, 3]}', '{"bbox_2d": "top left"}',

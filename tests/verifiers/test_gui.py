@@ -4,7 +4,8 @@ import json
 import pytest
 
 from mmrl_verifiers import verify
-from mmrl_verifiers.gui import gaussian_coverage, gaussian_point, key_chord, text_f1
+from mmrl_verifiers.geometry import gaussian_coverage, gaussian_point
+from mmrl_verifiers.gui import key_chord, text_f1
 
 CLICK = {"action": "click", "bbox": [100, 200, 200, 240]}
 

@@ -74,3 +74,21 @@ def inside_image(p: Point, size: tuple[float, float] | None) -> bool:
 def distance(p: Point, q: Point) -> float:
     return math.hypot(p[0] - q[0], p[1] - q[1])
 
+
+def gaussian_point(p, box, alpha: float) -> float:
+    """GUI-G² point reward: the unnormalised density of a Gaussian centred on the gold box with
+    σ = alpha·(width, height), at the predicted point."""
+    (cx, cy), sx, sy = centre(box), alpha * (box[2] - box[0]), alpha * (box[3] - box[1])
+    dx, dy = (p[0] - cx) / sx, (p[1] - cy) / sy
+    value = math.exp(-0.5 * (dx * dx + dy * dy))  # d*d, not d**2: overflows to inf, never raises
+    return value if math.isfinite(value) else 0.0
+
+
+def gaussian_coverage(pred_box, gold_box, alpha: float) -> float:
+    """GUI-G² coverage reward: mass of a Gaussian centred on the predicted box (σ = alpha·size)
+    that falls inside the gold box."""
+    mass = 1.0
+    for lo, hi in ((0, 2), (1, 3)):
+        c, s = (pred_box[lo] + pred_box[hi]) / 2, alpha * (pred_box[hi] - pred_box[lo]) * math.sqrt(2)
+        mass *= 0.5 * (math.erf((gold_box[hi] - c) / s) - math.erf((gold_box[lo] - c) / s))
+    return mass if math.isfinite(mass) else 0.0  # 1e308-sized boxes give inf/inf

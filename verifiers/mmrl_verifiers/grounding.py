@@ -47,14 +47,21 @@ def _frame_note(boxes, model: Frame) -> str:
     return f"; {warning}" if warning else ""
 
 
+ACC_MODES = ("iou", "iou_sq", "thresh", "giou", "gaussian_iou")
+
+
 def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode: str = "required",
-                     answer_tag: str | None = "answer", format_weight: float = 0.1,
+                     answer_tag: str | None = "answer", format_weight: float = 0.1, alpha: float = 0.25,
                      truncated: bool = False, **frame_options) -> Verdict:
-    """One box for one referring expression; accuracy = IoU (or IoU², 1[IoU >= 0.5], or (GIoU + 1) / 2,
-    which still ranks boxes that miss the object). Whatever the mode, a box is correct (status
+    """One box for one referring expression; accuracy = IoU (or IoU², 1[IoU >= 0.5], (GIoU + 1) / 2,
+    or gaussian_iou: (GUI-G²'s Gaussian at the box's centre, σ = alpha·the gold box's size, + IoU) / 2;
+    the last two still rank boxes that miss the object, and gaussian_iou pays a larger box nothing for
+    its size, where GIoU pays the whole image about half). Whatever the mode, a box is correct (status
     "ok") at IoU >= 0.5: the mode shapes the reward, not what counts as found."""
-    if acc_mode not in ("iou", "iou_sq", "thresh", "giou"):
-        return Verdict.unjudged("gold_error", f"acc_mode {acc_mode!r}: use iou, iou_sq, thresh or giou")
+    if acc_mode not in ACC_MODES:
+        return Verdict.unjudged("gold_error", f"acc_mode {acc_mode!r}: use one of {', '.join(ACC_MODES)}")
+    if not (isinstance(alpha, (int, float)) and alpha > 0):
+        return Verdict.unjudged("gold_error", f"alpha {alpha!r}: a positive number (the Gaussian's σ per box size)")
     try:
         payload, model, gold_frame, format_ok, region = _setup(
             response, gold, "grounding", think_mode, answer_tag, frame_options)
@@ -77,8 +84,9 @@ def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode
     else:
         value = geo.iou(pred, gold_box)
         info["iou"] = value
-        acc = ((geo.giou(pred, gold_box) + 1) / 2 if acc_mode == "giou"
-               else {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5)}[acc_mode])
+        acc = {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5),
+               "giou": (geo.giou(pred, gold_box) + 1) / 2 if acc_mode == "giou" else None,
+               "gaussian_iou": (geo.gaussian_point(geo.centre(pred), gold_box, alpha) + value) / 2}[acc_mode]
         problem = f"IoU {value:.4f}"
     if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         acc, problem = 0.0, "the generation was truncated (finish_reason=length)"

@@ -129,25 +129,6 @@ def key_chord(key: str) -> tuple[str, ...]:
     return tuple(mods + [k for k in parts if k not in _MODIFIERS])
 
 
-def gaussian_point(p, box, alpha: float) -> float:
-    """GUI-G² point reward: the unnormalised density of a Gaussian centred on the gold box with
-    σ = alpha·(width, height), at the predicted point."""
-    (cx, cy), sx, sy = geo.centre(box), alpha * (box[2] - box[0]), alpha * (box[3] - box[1])
-    dx, dy = (p[0] - cx) / sx, (p[1] - cy) / sy
-    value = math.exp(-0.5 * (dx * dx + dy * dy))  # d*d, not d**2: overflows to inf, never raises
-    return value if math.isfinite(value) else 0.0
-
-
-def gaussian_coverage(pred_box, gold_box, alpha: float) -> float:
-    """GUI-G² coverage reward: mass of a Gaussian centred on the predicted box (σ = alpha·size)
-    that falls inside the gold box."""
-    mass = 1.0
-    for lo, hi in ((0, 2), (1, 3)):
-        c, s = (pred_box[lo] + pred_box[hi]) / 2, alpha * (pred_box[hi] - pred_box[lo]) * math.sqrt(2)
-        mass *= 0.5 * (math.erf((gold_box[hi] - c) / s) - math.erf((gold_box[lo] - c) / s))
-    return mass if math.isfinite(mass) else 0.0  # 1e308-sized boxes give inf/inf
-
-
 @dataclass(frozen=True)
 class Rules:
     coord_mode: str = "hit"        # "hit" | "gaussian"
@@ -178,8 +159,8 @@ def argument_score(pred: Action, gold: Action, rules: Rules, image_size) -> floa
             return 0.0
         if gold.box is not None:
             if rules.coord_mode == "gaussian":
-                point = gaussian_point(p, gold.box, rules.alpha)
-                return point if pred.box is None else (point + gaussian_coverage(pred.box, gold.box, rules.alpha)) / 2
+                point = geo.gaussian_point(p, gold.box, rules.alpha)
+                return point if pred.box is None else (point + geo.gaussian_coverage(pred.box, gold.box, rules.alpha)) / 2
             return float(geo.in_box(p, gold.box, rules.strict_box))
         radius = rules.radius_px or (0.05 * max(image_size) if image_size else 140.0)
         d = geo.distance(p, gold.point)
