@@ -40,7 +40,7 @@ class SignalWatch:
             return "Every answer is right: the task is too easy for the model (harder data, or a curriculum)"
         if top == "wrong":
             return ("The answers have the format but miss alike: use a reward that ranks near misses above far "
-                    "ones (gui coord_mode: gaussian, grounding acc_mode: giou), easier data, or a stronger model")
+                    "ones (gui coord_mode: gaussian, grounding acc_mode: gaussian_iou), easier data, or a stronger model")
         return ("A model that never writes the verifier's format cannot start: write the answer's opening for it "
                 "(data.response_prefix), show the format in a system prompt or prompt_template, or use a "
                 "stronger model")
