@@ -25,9 +25,9 @@ from . import checkpoint as ckpt
 from .distributed import accelerator_env, rank_and_world, single_rank_env
 from .engine import build_policy, build_reference, full_named_parameters, zero_stage
 from .metrics import MetricsLogger
-from .sample_log import SampleLog
 from .records import Group
 from .rollouts import Rollouts
+from .sample_log import SampleLog
 from .signal import SignalWatch
 from .timer import Timer
 from .update import Models, Updater

@@ -75,7 +75,7 @@ def distance(p: Point, q: Point) -> float:
     return math.hypot(p[0] - q[0], p[1] - q[1])
 
 
-def gaussian_point(p, box, alpha: float) -> float:
+def gaussian_point(p: Point, box: Box, alpha: float) -> float:
     """GUI-G² point reward: the unnormalised density of a Gaussian centred on the gold box with
     σ = alpha·(width, height), at the predicted point."""
     (cx, cy), sx, sy = centre(box), alpha * (box[2] - box[0]), alpha * (box[3] - box[1])
@@ -84,7 +84,7 @@ def gaussian_point(p, box, alpha: float) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-def gaussian_coverage(pred_box, gold_box, alpha: float) -> float:
+def gaussian_coverage(pred_box: Box, gold_box: Box, alpha: float) -> float:
     """GUI-G² coverage reward: mass of a Gaussian centred on the predicted box (σ = alpha·size)
     that falls inside the gold box."""
     mass = 1.0

@@ -84,9 +84,12 @@ def verify_grounding(response: str, gold: Any, acc_mode: str = "iou", think_mode
     else:
         value = geo.iou(pred, gold_box)
         info["iou"] = value
-        acc = {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5),
-               "giou": (geo.giou(pred, gold_box) + 1) / 2 if acc_mode == "giou" else None,
-               "gaussian_iou": (geo.gaussian_point(geo.centre(pred), gold_box, alpha) + value) / 2}[acc_mode]
+        if acc_mode == "giou":
+            acc = (geo.giou(pred, gold_box) + 1) / 2
+        elif acc_mode == "gaussian_iou":
+            acc = (geo.gaussian_point(geo.centre(pred), gold_box, alpha) + value) / 2
+        else:
+            acc = {"iou": value, "iou_sq": value * value, "thresh": float(value >= 0.5)}[acc_mode]
         problem = f"IoU {value:.4f}"
     if truncated:  # the pool's rule: finish_reason=length and not allow_truncated
         acc, problem = 0.0, "the generation was truncated (finish_reason=length)"
