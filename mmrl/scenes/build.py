@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import gui
-from .items import SHAPE_SKILLS, SPLITS, Item, ground_question, item_rng, make_item, split_of
+from .items import SHAPE_SKILLS, SPLITS, Item, ground_question, ground_reference, item_rng, make_item, split_of
 
 SKILLS = (*SHAPE_SKILLS, "gui")
 
@@ -36,7 +36,7 @@ def gui_items(split: str, seed: int, indices: list[int]) -> list[Item]:
             raise RuntimeError(f"{split} gui item {index}: {element} lies outside the screen")
         x1, y1, x2, y2 = element.box
         gold = {"action": "click", "bbox": [x1, y1, x2, y2], "image_size": list(gui.SIZE)}
-        reference = f'<answer>{{"action": "click", "point": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}</answer>'
+        reference = gui.click_reference([(x1 + x2) // 2, (y1 + y2) // 2])
         out.append(Item(f"{split}-gui-{index:05d}", "gui", image, gui.instruction(element), "gui", gold,
                         reference, gui.caption(spec), [], f"{element.kind} {element.name}", spec))
     return out
@@ -48,7 +48,7 @@ def as_candidates(item: Item) -> Item:
     kind, name = item.spec["target"]
     x1, y1, x2, y2 = item.gold["bbox"]
     return replace(item, question=gui.instruction(gui.Element(kind, name), candidates=True), verifier="aepo",
-                   reference=f'<answer>[{{"point_2d": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}]</answer>')
+                   reference=gui.click_reference([(x1 + x2) // 2, (y1 + y2) // 2], candidates=True))
 
 
 def in_fractions(item: Item) -> Item:
@@ -64,13 +64,12 @@ def in_fractions(item: Item) -> Item:
     if item.skill == "ground":
         box = [round(x1 / w, 4), round(y1 / h, 4), round(x2 / w, 4), round(y2 / h, 4)]
         return replace(item, question=ground_question(item.answer, "fractions"),
-                       reference=f'<answer>{{"bbox_2d": {json.dumps(box)}}}</answer>')
+                       reference=ground_reference(box))
     kind, name = item.spec["target"]
     point = [round((x1 + x2) / 2 / w, 3), round((y1 + y2) / 2 / h, 3)]
     candidates = item.verifier == "aepo"
-    answer = f'[{{"point_2d": {point}}}]' if candidates else f'{{"action": "click", "point": {point}}}'
     return replace(item, question=gui.instruction(gui.Element(kind, name), candidates, coords="fractions"),
-                   reference=f"<answer>{answer}</answer>")
+                   reference=gui.click_reference(point, candidates))
 
 
 def items(split: str, seed: int, per_skill: int, skills=SKILLS, start: int = 0) -> list[Item]:

@@ -182,6 +182,12 @@ def instruction(e: Element, candidates: bool = False, coords: str = "pixels") ->
     return f'Click {what}. Answer with the click point {where} as <answer>{{"action": "click", "point": [x, y]}}</answer>.'
 
 
+def click_reference(point: list, candidates: bool = False) -> str:
+    """The answer its verifier scores fully: a click at `point` (candidates: AEPO's list of one point)."""
+    answer = f'[{{"point_2d": {point}}}]' if candidates else f'{{"action": "click", "point": {point}}}'
+    return f"<answer>{answer}</answer>"
+
+
 def caption(spec: dict) -> str:
     return (f'A "{spec["title"]}" window. Menu bar: {", ".join(spec["menus"])}. '
             f'Icons: {", ".join(spec["icons"])}. Fields: {", ".join(spec["fields"])}. '

@@ -240,6 +240,10 @@ def ground_question(target: str, coords: str) -> str:
             'as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.')
 
 
+def ground_reference(box: list) -> str:
+    return f'<answer>{{"bbox_2d": {json.dumps(box)}}}</answer>'
+
+
 def _text_item(rng, skill: str, text: str):
     bg = rng.choice(list(draw.BACKGROUNDS))
     colour, px = rng.choice(list(draw.TEXT_COLOURS)), rng.randint(28, 56)
@@ -289,7 +293,7 @@ def render_item(skill: str, spec: dict, question: str, verifier: str, gold, answ
             box = list(shapes[spec["target"]].box)
             gold = {"bbox": box, "image_size": list(SIZE)}
     if verifier == "grounding":
-        reference = f'<answer>{{"bbox_2d": {json.dumps(gold["bbox"])}}}</answer>'
+        reference = ground_reference(gold["bbox"])
     else:
         reference = f"\\boxed{{{gold}}}"
     return Item(item_id, skill, image, question, verifier, gold, reference, cap, choices, answer, spec)

@@ -128,7 +128,7 @@ DECLARED: dict[str, tuple[Option, ...]] = {
         Option("sandbox_mode", "str", "bwrap", SANDBOX_MODES, "isolation (docs/code-sandbox.md)"),
         Option("forbid_patterns", "bool", False, doc="score 0 when suspicious patterns appear"),
     ),
-    "grounding": (Option("acc_mode", "str", "iou", ("iou", "iou_sq", "thresh", "giou", "gaussian_iou"),
+    "grounding": (Option("acc_mode", "str", "iou", ("iou", "iou_sq", "thresh", "giou", "gaussian_iou"),  # grounding.ACC_MODES
                          "accuracy from the IoU (giou: (GIoU + 1) / 2; gaussian_iou: (Gaussian at the box's centre + IoU) / 2)"),
                   Option("alpha", "float", 0.25, doc="gaussian_iou: the Gaussian's σ = alpha·the gold box's size"),
                   *_VISION, *FRAME),
