@@ -65,7 +65,7 @@ def oracle_accuracy(model, processor, writer, table, held_out) -> float:
         statements = [how_many(item.spec["kind"], n) for n in range(MAX_COUNT + 1)]
         writer.table, writer.counts = table, None if table is None else [counts(item.spec)] * len(statements)
         with torch.no_grad():
-            scores = seeing.candidate_logprobs(model, processor, item.image, item.question.split(" Put the")[0],
+            scores = seeing.candidate_logprobs(model, processor, item.image, seeing.report_question(item.question),
                                                statements)
         hit += max(range(len(scores)), key=scores.__getitem__) == int(item.answer)
     writer.counts = None

@@ -39,12 +39,8 @@ class SlotWriter:
     def __call__(self, module, inputs, out):
         if self.counts is None:
             return out
-        import torch
-
         merged = out.pooler_output.clone()
-        per_image = merged.shape[0] // len(self.counts)
-        for b, per_kind in enumerate(self.counts):
-            merged[b * per_image:b * per_image + SLOTS] = self.table[torch.arange(SLOTS), torch.tensor(per_kind)]
+        merged.view(len(self.counts), -1, merged.shape[-1])[:, :SLOTS] = slot_targets(self.table, self.counts)
         out.pooler_output = merged
         return out
 

@@ -65,6 +65,11 @@ def statement(skill: str, question: str, candidate: str) -> str:
     return form.format(*named, c=candidate, rel=RELATIONS.get(candidate, candidate))
 
 
+def report_question(question: str) -> str:
+    """An item's question as the report asks it: its first line, without the RL answer format."""
+    return question.split("\n")[0].split(" Put the")[0]
+
+
 def probes(data_dir: Path, limit: int | None = None, skills=SKILLS) -> list[Probe]:
     """The ranked-answer probes of a scenes folder (items.jsonl), at most `limit` per skill."""
     out, per = [], {}
@@ -74,7 +79,7 @@ def probes(data_dir: Path, limit: int | None = None, skills=SKILLS) -> list[Prob
             continue
         per[rec["skill"]] = per.get(rec["skill"], 0) + 1
         cands = [str(n) for n in range(MAX_COUNT + 1)] if rec["skill"] == "count" else rec["choices"]
-        question = rec["question"].split("\n")[0].split(" Put the")[0]
+        question = report_question(rec["question"])
         out.append(Probe(rec["id"], rec["skill"], data_dir / rec["image"], question, cands, cands.index(rec["answer"]),
                          rec["caption"]))
     return out
