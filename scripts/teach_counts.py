@@ -36,6 +36,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tower-steps", type=int, default=300, help="stage 2 steps")
     p.add_argument("--tower-batch", type=int, default=32)
     p.add_argument("--tower-lr", type=float, default=5e-4)
+    p.add_argument("--slot-loss", choices=("mse", "ce"), default="mse", help="mse: squared error to the codebook "
+                   "rows (+ cosine); ce: cross-entropy of the slot's cosine to each count's row, classes "
+                   "weighted by their inverse frequency in the batch (zeros are ~65%% of the slots)")
     p.add_argument("--limit", type=int, default=24, help="held-out count items for the oracle (shipped set, seed 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -104,6 +107,17 @@ def train_codebook(model, processor, writer, args, log):
     return start, table.detach()
 
 
+def slot_ce(table, slots, true, temperature=0.05):
+    """Cross-entropy of each slot's cosine to its kind's codebook rows against the true count, each
+    count weighted by its inverse frequency in the batch."""
+    import torch
+
+    logits = torch.nn.functional.cosine_similarity(slots[:, :, None, :], table[None], dim=-1) / temperature
+    target = torch.tensor(true).flatten()
+    weight = 1.0 / torch.bincount(target, minlength=table.shape[1]).clamp(min=1).float()
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), target, weight=weight)
+
+
 def train_tower(model, processor, table, args, log) -> None:
     """Slot loss (the codebook rows of the true counts) + keep loss (the starting tower's other
     tokens). Both squared errors are relative to the tower's mean square: its tokens are ~60x the
@@ -134,7 +148,8 @@ def train_tower(model, processor, table, args, log) -> None:
             got = visual(enc["pixel_values"], grid_thw=grid).pooler_output.view(len(items), -1, table.shape[-1])
             true = [counts(i.spec) for i in items]
             want, scale = slot_targets(table, true), (kept ** 2).mean()
-            slot_loss = ((got[:, :SLOTS] - want) ** 2).mean() / scale \
+            slot_loss = slot_ce(table, got[:, :SLOTS], true) if args.slot_loss == "ce" else \
+                ((got[:, :SLOTS] - want) ** 2).mean() / scale \
                 + (1 - torch.nn.functional.cosine_similarity(got[:, :SLOTS], want, dim=-1)).mean()
             keep_loss = ((got[:, SLOTS:] - kept[:, SLOTS:]) ** 2).mean() / scale
             loss = slot_loss + keep_loss
@@ -142,10 +157,12 @@ def train_tower(model, processor, table, args, log) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
-            read = decode(table, got[:, :SLOTS].detach())
-            right = sum(r == t for rs, ts in zip(read, true) for r, t in zip(rs, ts)) / (len(items) * SLOTS)
+            pairs = [(r, t) for rs, ts in zip(decode(table, got[:, :SLOTS].detach()), true) for r, t in zip(rs, ts)]
+            right = sum(r == t for r, t in pairs) / len(pairs)
+            drawn = [r == t for r, t in pairs if t]  # slots of kinds the scene draws: "none" everywhere scores 0 here
             log({"stage": "tower", "step": step + 1, "slot_loss": slot_loss.item(), "keep_loss": keep_loss.item(),
-                 "slot_accuracy": right, "zero_share": sum(t == 0 for ts in true for t in ts) / (len(items) * SLOTS)})
+                 "slot_accuracy": right, "drawn_accuracy": sum(drawn) / max(len(drawn), 1),
+                 "zero_share": sum(not t for _, t in pairs) / len(pairs)})
             bar.set_postfix(slot=f"{slot_loss.item():.3f}", keep=f"{keep_loss.item():.3f}", read=f"{right:.2f}")
             bar.update()
 
@@ -156,8 +173,18 @@ def main(argv=None) -> int:
 
     from mmrl.models.backbone import load_policy
     from mmrl.scenes import align, build
-    from mmrl.scenes.count_slots import SlotWriter
+    from mmrl.scenes.count_slots import SLOTS, SlotWriter
 
+    reused = None
+    if args.codebook:  # checked before the model loads
+        try:
+            reused = torch.load(args.codebook)
+            if not (isinstance(reused, torch.Tensor) and reused.dim() == 3 and reused.shape[0] == SLOTS):
+                raise ValueError(f"not a ({SLOTS} kinds, counts, width) tensor")
+        except Exception as e:  # noqa: BLE001 - whatever the file is, the user gets this one line
+            print(f"error: --codebook {args.codebook}: not a codebook saved by this script "
+                  f"({str(e).strip().splitlines()[0]})", file=sys.stderr)
+            return 2
     sys.path.insert(0, str(ROOT / "scripts"))
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -181,7 +208,7 @@ def main(argv=None) -> int:
 
         oracle = {"tower": oracle_accuracy(model, processor, writer, None, held_out)}
         if args.codebook:
-            table = torch.load(args.codebook)
+            table = reused
         else:
             start, table = train_codebook(model, processor, writer, args, log)
             torch.save(table, args.out.with_suffix(".codebook.pt"))

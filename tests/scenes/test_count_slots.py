@@ -73,6 +73,33 @@ def test_script_rejects_bad_arguments_with_exit_2(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_a_codebook_that_is_not_one_is_one_line_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import mmrl.models.backbone as backbone
+
+    monkeypatch.setattr(backbone, "load_policy", lambda *a, **k: pytest.fail("the model loaded"))
+    for content in (b"not a tensor file", None):
+        bad = tmp_path / "bad.pt"
+        bad.write_bytes(content) if content else torch.save(torch.zeros(2, 3), bad)
+        assert _script().main(["--out", str(tmp_path / "v.safetensors"), "--codebook", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--codebook" in err and "bad.pt" in err
+
+
+def test_the_ce_slot_loss_charges_a_tower_that_writes_none_everywhere():
+    """Zeros are most slots: the class weights make writing "none" everywhere cost more than the
+    true counts, and the true rows cost almost nothing."""
+    slot_ce = _script().slot_ce
+    table = torch.nn.functional.normalize(torch.randn(SLOTS, MAX_COUNT + 1, 64), dim=-1)
+    true = [[0, 0, 0, 0, 0, 3], [0, 0, 2, 0, 0, 0], [1, 0, 0, 0, 0, 0]]
+    right = slot_ce(table, slot_targets(table, true), true)
+    none = slot_ce(table, slot_targets(table, [[0] * SLOTS] * 3), true)
+    assert right < 0.01 < 1.0 < none
+    balanced = torch.nn.functional.cross_entropy(  # unweighted, the zeros (15 of 18 slots) would hide the misses
+        torch.nn.functional.cosine_similarity(slot_targets(table, [[0] * SLOTS] * 3)[:, :, None], table[None], dim=-1).flatten(0, 1) / 0.05,
+        torch.tensor(true).flatten())
+    assert none > 2 * balanced
+
+
 @pytest.mark.integration
 def test_a_smoke_run_writes_weights_codebook_readings_and_curves(tmp_path):
     import json
