@@ -22,7 +22,7 @@ import torch
 from ..errors import UserError
 from ..tools.metrics import ToolUse, tool_metrics
 from . import checkpoint as ckpt
-from .distributed import accelerator_env, rank_and_world, single_rank_env
+from .distributed import accelerator_env, init_distributed, rank_and_world, single_rank_env
 from .engine import build_policy, build_reference, full_named_parameters, zero_stage
 from .metrics import MetricsLogger
 from .records import Group
@@ -74,11 +74,10 @@ class Trainer:
                                     correction=r.algorithm.rollout_correction, **r.algorithm.params)
         self.algo.check_group_size(r.rollout.n)
 
-        import deepspeed
         from ..models import load_policy, resolve_model, torch_dtype
         self.model_dir = resolve_model(r.backbone.model)
         self.dtype = torch_dtype(r.backbone.dtype)
-        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        init_distributed()
         model, self.processor = load_policy(self.model_dir, self.dtype,
                                             gradient_checkpointing=r.backbone.gradient_checkpointing)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)

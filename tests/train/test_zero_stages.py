@@ -105,3 +105,40 @@ def test_auto_zero_stage_is_0_in_float32_and_the_bf16_optimizer_in_bf16_on_one_r
     assert cfg["zero_optimization"]["stage"] == stage
     # stage 1 in bf16 accumulates in fp32 (DeepSpeed's BF16 optimizer), never in bf16
     assert (cfg.get("data_types") == {"grad_accum_dtype": "fp32"}) == (stage == 1 and dtype == torch.bfloat16)
+
+
+NO_BUILD = """
+import sys, torch, torch.utils.cpp_extension as ext
+def refuse(name, *a, **k):
+    raise SystemExit(f"compiled a C++ op: {{name}}")
+ext.load = refuse
+sys.path.insert(0, {tests!r})
+from test_zero_stages import Training, SimpleNamespace, loss_of, micro_batches, tiny
+from mmrl.train.distributed import accelerator_env, init_distributed, single_rank_env
+from mmrl.train.engine import build_policy
+accelerator_env(), single_rank_env(), init_distributed()
+engine = build_policy(SimpleNamespace(training=Training(zero_stage={stage})), tiny(), torch.{dtype})
+engine.backward(loss_of(engine.module, micro_batches(0)[0]))
+engine.step()
+print(type(engine.optimizer).__name__, type(getattr(engine.optimizer, "optimizer", engine.optimizer)).__name__)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stage,dtype", [(0, "float32"), (1, "bfloat16")])  # auto's choices on one rank
+def test_one_cpu_rank_trains_without_compiling_anything(stage, dtype):
+    """DeepSpeed's C++ Adam and shared-memory all-reduce are ~2 minutes of compiling on a new
+    machine's first run; one CPU rank needs neither (torch's fused AdamW is as fast: bench/adam_cpu.py)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from train_runs import DISTRIBUTED
+
+    code = NO_BUILD.format(tests=str(Path(__file__).parent), stage=stage, dtype=dtype)
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED}  # this process's store holds the port
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**env, "DS_ACCELERATOR": "cpu"})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "AdamW" in run.stdout.split()[-1]
