@@ -66,7 +66,7 @@ def oracle_accuracy(model, processor, writer, table, held_out) -> float:
     hit = 0
     for item in held_out:
         statements = [how_many(item.spec["kind"], n) for n in range(MAX_COUNT + 1)]
-        writer.table, writer.counts = table, None if table is None else [counts(item.spec)] * len(statements)
+        writer.table, writer.counts = table, None if table is None else [counts(item.spec)]  # the image runs once
         with torch.no_grad():
             scores = seeing.candidate_logprobs(model, processor, item.image, seeing.report_question(item.question),
                                                statements)

@@ -80,6 +80,22 @@ def pack(rows: list[tuple[torch.Tensor, list[tuple[int, list[int]]]]], pad_id: i
     return PackedRows(ids, pos, layout, (as_long(src_r), as_long(src_c)), as_long(tgt), (as_long(dst_r), as_long(dst_c)))
 
 
+def pack_prompts(prompts: list[dict], responses: list[list[tuple[int, list[int]]]], pad_id: int) -> PackedRows:
+    """pack() of encode_prompt outputs, one packed row per prompt with its (response index, token ids);
+    a VLM's prompts bring their multimodal tensors, each prompt's once."""
+    from .batch import sequence_batch
+    from .families import TENSOR_KINDS
+
+    packed = pack([(p["input_ids"][0], r) for p, r in zip(prompts, responses)], pad_id)
+    mm = sequence_batch(prompts, [[]] * len(prompts), pad_id)["mm_inputs"]
+    if mm:  # per-token tensors are [r, longest prompt]: zeros over the responses
+        width = packed.input_ids.shape[1]
+        packed.mm_inputs = {name: torch.nn.functional.pad(v, (0, width - v.shape[1]))
+                            if TENSOR_KINDS[name] == "token" else v for name, v in mm.items()}
+        packed.grids = [p.get("image_grid_thw") for p in prompts]
+    return packed
+
+
 def rope_positions(model, packed: PackedRows) -> torch.Tensor:
     """[3, r, L] M-RoPE positions of packed VLM rows (`model`: the VLM's base model). The prompt's
     are the model's index over its image tokens; a response's tokens get the text positions of its

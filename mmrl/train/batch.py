@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..models.batch import sequence_batch
-from ..models.families import TENSOR_KINDS
-from ..models.shared_prompt import PackedRows, pack, plan
+from ..models.shared_prompt import PackedRows, pack_prompts, plan
 from .records import Group, Response
 
 
@@ -82,19 +81,11 @@ class Batch:
     def packed(self, micro: list[list[int]]) -> PackedRows:
         """Shared-prompt rows of a micro-batch; its responses are numbered in flattened order. A VLM's
         prompts bring their multimodal tensors, each prompt's once (mmrl.models.shared_prompt)."""
-        rows, prompts, k = [], [], 0
+        responses, k = [], 0
         for row in micro:
-            prompts.append(self.group_of(row[0]).prompt)
-            rows.append((prompts[-1]["input_ids"][0], [(k + j, self.rows[i][1].tokens) for j, i in enumerate(row)]))
+            responses.append([(k + j, self.rows[i][1].tokens) for j, i in enumerate(row)])
             k += len(row)
-        packed = pack(rows, self.pad_id)
-        mm = sequence_batch(prompts, [[]] * len(prompts), self.pad_id)["mm_inputs"]
-        if mm:  # per-token tensors are [r, longest prompt]: zeros over the responses
-            width = packed.input_ids.shape[1]
-            packed.mm_inputs = {name: torch.nn.functional.pad(v, (0, width - v.shape[1]))
-                                if TENSOR_KINDS[name] == "token" else v for name, v in mm.items()}
-            packed.grids = [p.get("image_grid_thw") for p in prompts]
-        return packed
+        return pack_prompts([self.group_of(row[0]).prompt for row in micro], responses, self.pad_id)
 
     def inputs(self, idx: list[int], masked: bool = False) -> dict:
         """Right-padded input_ids, attention_mask, completion_mask [b, L] and mm_inputs of rows idx;
