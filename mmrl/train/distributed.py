@@ -1,5 +1,5 @@
 """Ranks: the environment DeepSpeed needs for one in-process rank, and relaunching `mmrl train`
-under the `deepspeed` launcher for several ranks (CPU: DS_ACCELERATOR=cpu, gloo + shm comm)."""
+under the `deepspeed` launcher for several ranks (CPU: DS_ACCELERATOR=cpu, gloo)."""
 from __future__ import annotations
 
 import os
@@ -25,13 +25,13 @@ def accelerator_env() -> None:
 
 
 def init_distributed() -> None:
-    """DeepSpeed's process group: NCCL on GPUs, gloo on the CPU. One CPU rank has nothing to
-    all-reduce, so it skips the shared-memory all-reduce kernel DeepSpeed otherwise compiles (~50 s
-    of C++ on each new machine's first run)."""
+    """DeepSpeed's process group: NCCL on GPUs, gloo on the CPU. On the CPU it skips the
+    shared-memory all-reduce kernel DeepSpeed would compile first (~50 s of C++ on each new machine):
+    only DeepSpeed-Inference's inference_all_reduce uses it; training all-reduces through gloo."""
     import deepspeed
     import torch
 
-    if not torch.cuda.is_available() and rank_and_world()[1] == 1:
+    if not torch.cuda.is_available():
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
 

@@ -49,10 +49,10 @@ def adamw_reference(base, skip_first=False) -> torch.Tensor:
 def engine_error(base, dtype, stage=2):
     """Train a copy of `base` through the engine as the update drives it (hand-set accumulation
     boundaries); -> the relative error of its parameter change against a reference's."""
-    from mmrl.train.distributed import accelerator_env, single_rank_env
+    from mmrl.train.distributed import accelerator_env, init_distributed, single_rank_env
     from mmrl.train.engine import build_policy
 
-    accelerator_env(), single_rank_env()
+    accelerator_env(), single_rank_env(), init_distributed()  # as the trainer starts
     recipe = SimpleNamespace(training=Training(lr=1e-2, grad_clip=1.0, zero_stage=stage))
     engine = build_policy(recipe, copy.deepcopy(base), dtype)
     for step in range(STEPS):
@@ -126,9 +126,9 @@ print(type(engine.optimizer).__name__, type(getattr(engine.optimizer, "optimizer
 
 @pytest.mark.integration
 @pytest.mark.parametrize("stage,dtype", [(0, "float32"), (1, "bfloat16")])  # auto's choices on one rank
-def test_one_cpu_rank_trains_without_compiling_anything(stage, dtype):
+def test_a_cpu_rank_trains_without_compiling_anything(stage, dtype):
     """DeepSpeed's C++ Adam and shared-memory all-reduce are ~2 minutes of compiling on a new
-    machine's first run; one CPU rank needs neither (torch's fused AdamW is as fast: bench/adam_cpu.py)."""
+    machine's first run; CPU ranks need neither (torch's fused AdamW is as fast: bench/adam_cpu.py)."""
     import os
     import subprocess
     import sys
