@@ -12,9 +12,11 @@ setup:
 main: setup
 	@.venv/bin/mmrl train recipes/quickstart.yaml
 
-# Unit tests and the integration tests on the real engines.
+# Unit tests and the integration tests on the real engines: one test file per worker, a worker per
+# core (at most 4: each may hold a model and a vLLM engine); the 25 slowest tests listed at the end.
+XDIST := --numprocesses auto --maxprocesses 4 --dist loadfile
 test: setup
-	@$(PY) -m pytest tests
+	@$(PY) -m pytest tests $(XDIST) --durations 25
 
 test-fast: setup
-	@$(PY) -m pytest tests -m "not integration"
+	@$(PY) -m pytest tests $(XDIST) -m "not integration"

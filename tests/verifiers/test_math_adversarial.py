@@ -64,8 +64,12 @@ def test_killed_workers_are_replaced(pool):
     assert sane(pool)                                            # ... and replaced
 
 
-def test_parent_registered_verifier_resolves_in_workers(pool):
+def test_parent_registered_verifier_resolves_in_workers(pool, monkeypatch):
     """A spec registered only in this process reaches the spawned workers with each item."""
+    from mmrl_verifiers import registry
+    # registered for this test only: other tests (`mmrl verify --help` lists every registered
+    # verifier) must not see it, whichever order the files run in
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._SPECS))
     register_spec(VerifierSpec("math_strict_boxes", "mmrl_verifiers.math:verify_math", 5.0))
     verdict = pool.map([{"verifier": "math_strict_boxes", "response": r"\boxed{1} then \boxed{2}",
                          "gold": "2", "multi_box_policy": "strict_single"}])[0]
