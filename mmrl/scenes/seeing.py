@@ -88,7 +88,7 @@ def probes(data_dir: Path, limit: int | None = None, skills=SKILLS) -> list[Prob
 def candidate_logprobs(model, processor, image: Image.Image | None, question: str, candidates: list[str]) -> list[float]:
     """Summed log-probability of each candidate as the whole assistant answer (up to <|im_end|>).
     The prompt (and its image) runs once, the candidates attend to it as the trainer's shared-prompt
-    rows do (mmrl.models.shared_prompt): ~5x fewer tokens than one copy of the image per candidate.
+    rows do (mmrl.models.shared_prompt), instead of one copy of image and question per candidate.
     image None: a text-only question."""
     import torch
 
