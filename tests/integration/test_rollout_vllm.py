@@ -89,7 +89,10 @@ def test_a_released_engine_gives_its_memory_back_until_the_next_sync(engine, tra
     engine.release()
     freed = rss - psutil.Process().memory_info().rss
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    assert freed > weights + engine.kv_cache_bytes // 2, (freed, weights, engine.kv_cache_bytes)
+    # RSS counts touched pages only: after these short generations about half the cache's pages are
+    # resident (0.499 of it freed, measured); a quarter leaves room for the allocator's noise and still
+    # fails an engine that keeps its cache
+    assert freed > weights + engine.kv_cache_bytes // 4, (freed, weights, engine.kv_cache_bytes)
     with pytest.raises(RuntimeError, match="sync_weights first"):
         engine.generate(requests, SAMPLING)
     engine.sync_weights(model.named_parameters())
