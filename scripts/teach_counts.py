@@ -36,6 +36,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tower-steps", type=int, default=300, help="stage 2 steps")
     p.add_argument("--tower-batch", type=int, default=32)
     p.add_argument("--tower-lr", type=float, default=5e-4)
+    p.add_argument("--place", choices=("slots", "centres"), default="slots", help="slots: one count per kind in "
+                   "the image's first six tokens; centres: a marker per kind added to each token whose cell holds "
+                   "a shape's centre, for the language model to count (mmrl/scenes/count_slots.py)")
     p.add_argument("--slot-loss", choices=("mse", "ce"), default="mse", help="mse: squared error to the codebook "
                    "rows (+ cosine); ce: cross-entropy of the slot's cosine to each count's row, classes "
                    "weighted by their inverse frequency in the batch (zeros are ~65%% of the slots)")
@@ -60,18 +63,17 @@ def oracle_accuracy(model, processor, writer, table, held_out) -> float:
     import torch
 
     from mmrl.scenes import seeing
-    from mmrl.scenes.count_slots import counts
     from mmrl.scenes.items import MAX_COUNT, how_many
 
     hit = 0
     for item in held_out:
         statements = [how_many(item.spec["kind"], n) for n in range(MAX_COUNT + 1)]
-        writer.table, writer.counts = table, None if table is None else [counts(item.spec)]  # the image runs once
+        writer.write(table, None if table is None else [item.spec])  # the image runs once
         with torch.no_grad():
             scores = seeing.candidate_logprobs(model, processor, item.image, seeing.report_question(item.question),
                                                statements)
         hit += max(range(len(scores)), key=scores.__getitem__) == int(item.answer)
-    writer.counts = None
+    writer.write(None, None)
     return 100 * hit / len(held_out)
 
 
@@ -80,14 +82,9 @@ def train_codebook(model, processor, writer, args, log):
     from tqdm import tqdm
 
     from mmrl.scenes import align, build
-    from mmrl.scenes.count_slots import count_caption, counts
-    from mmrl.scenes.draw import KINDS, PLURALS
-    from mmrl.scenes.items import MAX_COUNT
+    from mmrl.scenes.count_slots import count_caption
 
-    embed = model.model.language_model.embed_tokens
-    with torch.no_grad():
-        start = torch.stack([torch.stack([embed(torch.tensor(processor.tokenizer(f" {n} {PLURALS[k]}")["input_ids"])).mean(0)
-                                          for n in range(MAX_COUNT + 1)]) for k in KINDS])
+    start = initial_table(model, processor, args.place)
     table = torch.nn.Parameter(start.clone())
     train, rng = build.stream("train", args.seed, ("count",)), random.Random(args.seed)
     opt = torch.optim.Adam([table], lr=args.codebook_lr)
@@ -95,7 +92,7 @@ def train_codebook(model, processor, writer, args, log):
         for step in range(args.codebook_steps):
             batch = [next(train) for _ in range(8)]
             rows = [(item, align.example(item, rng)[0], count_caption(item.spec)) for item in batch]
-            writer.table, writer.counts = table, [counts(item.spec) for item in batch]
+            writer.write(table, [item.spec for item in batch])
             loss = model(**align.collate(processor, rows)).loss
             opt.zero_grad()
             loss.backward()
@@ -103,8 +100,32 @@ def train_codebook(model, processor, writer, args, log):
             log({"stage": "codebook", "step": step + 1, "loss": loss.item()})
             bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update()
-    writer.counts = None
+    writer.write(None, None)
     return start, table.detach()
+
+
+def initial_table(model, processor, place):
+    """Slots: the model's embedding of " <n> <plural>" per (kind, count). Centres: of " <n> <kind>"
+    per (kind, centres in the cell), scaled to the tower's tokens (~60x an embedding's norm: a marker
+    added at an embedding's size would change nothing the model reads)."""
+    import torch
+
+    from mmrl.scenes import build
+    from mmrl.scenes.dense import MAX_CENTRES
+    from mmrl.scenes.draw import KINDS, PLURALS
+    from mmrl.scenes.items import MAX_COUNT
+
+    embed = model.model.language_model.embed_tokens
+    numbers = range(MAX_COUNT + 1) if place == "slots" else range(1, MAX_CENTRES + 1)
+    with torch.no_grad():
+        rows = torch.stack([torch.stack([embed(torch.tensor(processor.tokenizer(f" {n} {PLURALS[k]}")["input_ids"])).mean(0)
+                                         for n in numbers]) for k in KINDS])
+        if place == "slots":
+            return rows
+        images = [next(build.stream("train", 0, ("count",))).image]
+        enc = processor.image_processor(images=images, return_tensors="pt")
+        tokens = model.model.visual(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
+        return rows * (tokens.pow(2).mean() / rows.pow(2).mean()).sqrt()
 
 
 def slot_ce(table, slots, true, temperature=0.05):
@@ -127,7 +148,7 @@ def train_tower(model, processor, table, args, log) -> None:
     from tqdm import tqdm
 
     from mmrl.scenes import build, dense
-    from mmrl.scenes.count_slots import SLOTS, counts, decode, slot_targets
+    from mmrl.scenes.count_slots import counts
     from pretrain_smolvl import schedule
 
     visual = model.model.visual
@@ -146,25 +167,54 @@ def train_tower(model, processor, table, args, log) -> None:
             with torch.no_grad():
                 kept = teacher(enc["pixel_values"], grid_thw=grid).pooler_output.view(len(items), -1, table.shape[-1])
             got = visual(enc["pixel_values"], grid_thw=grid).pooler_output.view(len(items), -1, table.shape[-1])
-            true = [counts(i.spec) for i in items]
-            want, scale = slot_targets(table, true), (kept ** 2).mean()
-            slot_loss = slot_ce(table, got[:, :SLOTS], true) if args.slot_loss == "ce" else \
-                ((got[:, :SLOTS] - want) ** 2).mean() / scale \
-                + (1 - torch.nn.functional.cosine_similarity(got[:, :SLOTS], want, dim=-1)).mean()
-            keep_loss = ((got[:, SLOTS:] - kept[:, SLOTS:]) ** 2).mean() / scale
+            scale = (kept ** 2).mean()
+            if args.place == "centres":
+                slot_loss, keep_loss, record = centre_losses(table, got, kept, [i.spec for i in items], scale)
+            else:
+                slot_loss, keep_loss, record = slot_losses(table, got, kept, [counts(i.spec) for i in items], scale,
+                                                           args.slot_loss)
             loss = slot_loss + keep_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
-            pairs = [(r, t) for rs, ts in zip(decode(table, got[:, :SLOTS].detach()), true) for r, t in zip(rs, ts)]
-            right = sum(r == t for r, t in pairs) / len(pairs)
-            drawn = [r == t for r, t in pairs if t]  # slots of kinds the scene draws: "none" everywhere scores 0 here
             log({"stage": "tower", "step": step + 1, "slot_loss": slot_loss.item(), "keep_loss": keep_loss.item(),
-                 "slot_accuracy": right, "drawn_accuracy": sum(drawn) / max(len(drawn), 1),
-                 "zero_share": sum(not t for _, t in pairs) / len(pairs)})
-            bar.set_postfix(slot=f"{slot_loss.item():.3f}", keep=f"{keep_loss.item():.3f}", read=f"{right:.2f}")
+                 **record})
+            bar.set_postfix(slot=f"{slot_loss.item():.3f}", keep=f"{keep_loss.item():.3f}",
+                            read=f"{record['slot_accuracy']:.2f}")
             bar.update()
+
+
+def slot_losses(table, got, kept, true, scale, kind):
+    """The slots' loss (mse or ce), the other tokens' keep loss, and how the slots decode."""
+    import torch
+
+    from mmrl.scenes.count_slots import SLOTS, decode, slot_targets
+
+    want = slot_targets(table, true)
+    slot_loss = slot_ce(table, got[:, :SLOTS], true) if kind == "ce" else \
+        ((got[:, :SLOTS] - want) ** 2).mean() / scale \
+        + (1 - torch.nn.functional.cosine_similarity(got[:, :SLOTS], want, dim=-1)).mean()
+    keep_loss = ((got[:, SLOTS:] - kept[:, SLOTS:]) ** 2).mean() / scale
+    pairs = [(r, t) for rs, ts in zip(decode(table, got[:, :SLOTS].detach()), true) for r, t in zip(rs, ts)]
+    drawn = [r == t for r, t in pairs if t]  # slots of kinds the scene draws: "none" everywhere scores 0 here
+    return slot_loss, keep_loss, {"slot_accuracy": sum(r == t for r, t in pairs) / len(pairs),
+                                  "drawn_accuracy": sum(drawn) / max(len(drawn), 1),
+                                  "zero_share": sum(not t for _, t in pairs) / len(pairs)}
+
+
+def centre_losses(table, got, kept, specs, scale):
+    """Centre tokens: the starting tower's token plus its marker; every other token: the starting
+    tower's. slot_accuracy here is the share of the markers' size the tower has written (1 - the
+    residual's mean square over the markers' at the centre tokens)."""
+    from mmrl.scenes.count_slots import marker_deltas
+
+    marker = marker_deltas(table, specs, got.shape[1])
+    centre = marker.abs().sum(-1) > 0
+    error = (got - kept - marker) ** 2
+    slot_loss, keep_loss = error[centre].mean() / scale, error[~centre].mean() / scale
+    written = 1 - (error[centre].mean() / (marker[centre] ** 2).mean()).item()
+    return slot_loss, keep_loss, {"slot_accuracy": written, "centre_share": centre.float().mean().item()}
 
 
 def main(argv=None) -> int:
@@ -173,14 +223,18 @@ def main(argv=None) -> int:
 
     from mmrl.models.backbone import load_policy
     from mmrl.scenes import align, build
-    from mmrl.scenes.count_slots import SLOTS, SlotWriter
+    from mmrl.scenes.count_slots import SLOTS, MarkerWriter, SlotWriter
+    from mmrl.scenes.dense import MAX_CENTRES
+    from mmrl.scenes.items import MAX_COUNT
 
     reused = None
     if args.codebook:  # checked before the model loads
         try:
             reused = torch.load(args.codebook)
-            if not (isinstance(reused, torch.Tensor) and reused.dim() == 3 and reused.shape[0] == SLOTS):
-                raise ValueError(f"not a ({SLOTS} kinds, counts, width) tensor")
+            rows = MAX_COUNT + 1 if args.place == "slots" else MAX_CENTRES
+            if not (isinstance(reused, torch.Tensor) and reused.dim() == 3 and reused.shape[:2] == (SLOTS, rows)):
+                raise ValueError(f"not a ({SLOTS} kinds, {rows} {'counts' if rows > MAX_CENTRES else 'centres'}, "
+                                 f"width) tensor for --place {args.place}")
         except Exception as e:  # noqa: BLE001 - whatever the file is, the user gets this one line
             print(f"error: --codebook {args.codebook}: not a codebook saved by this script "
                   f"({str(e).strip().splitlines()[0]})", file=sys.stderr)
@@ -195,7 +249,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: --init {e}", file=sys.stderr)
         return 2
-    writer = SlotWriter(model.model.visual)
+    writer = (SlotWriter if args.place == "slots" else MarkerWriter)(model.model.visual)
     held_out = build.items("heldout", 1, args.limit, ("count",))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started, curves = time.time(), {"codebook": [], "tower": []}

@@ -36,6 +36,10 @@ class SlotWriter:
         self.table, self.counts = None, None
         visual.register_forward_hook(self)
 
+    def write(self, table, specs: list[dict] | None) -> None:
+        """Write `table`'s rows for these scenes (one per image of the next forward); specs None: stop."""
+        self.table, self.counts = table, None if specs is None else [counts(spec) for spec in specs]
+
     def __call__(self, module, inputs, out):
         if self.counts is None:
             return out
@@ -59,3 +63,44 @@ def decode(table, slots) -> list[list[int]]:
 
     sims = torch.nn.functional.cosine_similarity(slots[:, :, None, :], table[None, :, :, :], dim=-1)
     return sims.argmax(-1).tolist()
+
+
+class MarkerWriter:
+    """The other place for counts: a forward hook that adds `table[kind, centres - 1]` to every
+    merged token whose cell holds a shape's centre (mmrl/scenes/dense.py's labels), so the tower's
+    job stays local (it finds centres per token at 98%) and the language model counts the markers.
+    Set `table` ((KINDS, MAX_CENTRES, width)) and `specs` (one per image), or leave `specs` None."""
+
+    def __init__(self, visual):
+        self.table, self.specs = None, None
+        visual.register_forward_hook(self)
+
+    def write(self, table, specs: list[dict] | None) -> None:
+        """Add `table`'s markers for these scenes (one per image of the next forward); specs None: stop."""
+        self.table, self.specs = table, specs
+
+    def __call__(self, module, inputs, out):
+        if self.specs is None:
+            return out
+        merged = out.pooler_output
+        deltas = marker_deltas(self.table, self.specs, merged.shape[0] // len(self.specs))
+        out.pooler_output = merged + deltas.reshape(merged.shape).to(merged.dtype)
+        return out
+
+
+def marker_deltas(table, specs: list[dict], tokens: int):
+    """(images, tokens, width): the marker each token gets, zero where its cell holds no centre."""
+    import torch
+
+    from .dense import token_labels
+
+    kind, centres = [], []
+    for spec in specs:
+        labels = token_labels(spec)
+        if labels.kind.size != tokens:
+            raise ValueError(f"{labels.kind.shape} cells for {tokens} tokens: not a 224x224 shape scene")
+        kind.append(torch.from_numpy(labels.kind.reshape(-1)))
+        centres.append(torch.from_numpy(labels.centres.reshape(-1)))
+    kind, centres = torch.stack(kind), torch.stack(centres)
+    padded = torch.cat([torch.zeros_like(table[:1]), table])  # row 0: background, no marker
+    return padded[torch.where(centres > 0, kind, 0), (centres - 1).clamp(min=0)]

@@ -52,6 +52,38 @@ def test_a_slot_decodes_to_the_count_whose_row_it_is_nearest():
     assert count_slots.SLOTS == len(KINDS)
 
 
+@pytest.mark.parametrize("index", range(12))
+def test_markers_sit_on_the_drawn_centres_and_add_up_to_the_counts(index):
+    """Each kind's markers, weighted by the centres they stand for, sum to the kind's drawn count,
+    and only centre cells get one: a language model that counts the markers reads the counts."""
+    from mmrl.scenes.count_slots import marker_deltas
+    from mmrl.scenes.dense import MAX_CENTRES, token_labels
+
+    spec = make_item("train", 0, index, "count").spec
+    table = torch.eye(SLOTS * MAX_CENTRES).view(SLOTS, MAX_CENTRES, -1)  # one axis per (kind, centres)
+    deltas = marker_deltas(table, [spec, spec], 64)
+    assert torch.equal(deltas[0], deltas[1])
+    per_axis = deltas[0].sum(0).view(SLOTS, MAX_CENTRES)
+    assert (per_axis * torch.arange(1, MAX_CENTRES + 1)).sum(-1).tolist() == counts(spec)
+    centre_cells = torch.from_numpy(token_labels(spec).centres.reshape(-1)) > 0
+    assert torch.equal(deltas[0].abs().sum(-1) > 0, centre_cells)
+
+
+def test_the_marker_writer_adds_markers_and_passes_through_when_stopped():
+    from mmrl.scenes.count_slots import MarkerWriter, marker_deltas
+    from mmrl.scenes.dense import MAX_CENTRES
+
+    spec = make_item("train", 0, 0, "count").spec
+    tower, table, merged = Tower(), torch.randn(SLOTS, MAX_CENTRES, 4), torch.randn(64, 4)
+    writer = MarkerWriter(tower)
+    writer.write(table, [spec])
+    assert torch.allclose(tower(merged).pooler_output, merged + marker_deltas(table, [spec], 64)[0])
+    writer.write(None, None)
+    assert torch.equal(tower(merged).pooler_output, merged)
+    with pytest.raises(ValueError, match="not a 224x224 shape scene"):
+        marker_deltas(table, [spec], 63)
+
+
 def _script():
     import importlib.util
     from pathlib import Path
@@ -118,6 +150,14 @@ def test_a_smoke_run_writes_weights_codebook_readings_and_curves(tmp_path):
     assert script.main(["--out", str(again), "--codebook", str(out.with_suffix(".codebook.pt")), "--tower-steps", "0",
                         *small]) == 0
     assert [json.loads(line)["stage"] for line in again.with_suffix(".counts.jsonl").read_text().splitlines()] == ["held-out"]
+    # markers on the centres: their own codebook shape, and a slots codebook is refused for them
+    centres = tmp_path / "c.safetensors"
+    assert script.main(["--out", str(centres), "--place", "centres", "--tower-steps", "1", *small]) == 0
+    assert torch.load(centres.with_suffix(".codebook.pt")).shape == (SLOTS, 2, 576)
+    assert [json.loads(line)["stage"] for line in centres.with_suffix(".counts.jsonl").read_text().splitlines()] \
+        == ["codebook", "tower", "held-out"]
+    assert script.main(["--out", str(centres), "--place", "centres", "--codebook", str(out.with_suffix(".codebook.pt")),
+                        *small]) == 2
     foreign = tmp_path / "foreign.safetensors"
     from safetensors.torch import save_file
     save_file({"x": torch.zeros(1)}, str(foreign))
