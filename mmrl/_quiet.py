@@ -25,6 +25,11 @@ _DROPPED = {
     "vllm.config.vllm": ("Enforce eager set", "Inductor compilation was disabled", "Model Runner V2 requires Triton"),
     "vllm.v1.worker.cpu_worker": ("is not found in LD_PRELOAD", "after the thread binding"),
     "vllm.model_executor.models.utils": ("Attempted to load weight",),  # one line per bf16-cast tensor
+    # every weight sync (mmrl/rollout/vllm.py): layers whose tensors are no checkpoint parameters (rotary
+    # caches, the image normaliser's constants) and the tied head, which the sync rebuilds itself; a
+    # layer with real weights that fails to load still shows (tests/integration/test_rollout_vlm.py)
+    "vllm.model_executor.model_loader.reload.layerwise": tuple(f"{layer}: Failed to load weights" for layer in (
+        "RotaryEmbedding", "MRotaryEmbedding", "FusedMMInputNorm", "ParallelLMHead")),
 }
 # (message prefix, category) of Python warnings, here and in child processes (PYTHONWARNINGS)
 _WARNINGS = (("`torch.distributed.reduce_op` is deprecated", FutureWarning),)  # vLLM's Triton dispatcher

@@ -9,6 +9,9 @@
 2. Tower: the tower learns to write those vectors itself (slot loss) while its other tokens stay
    those of the starting tower (keep loss), on train-split shape scenes; no language model in the loop.
 
+`--place centres` puts the counts elsewhere: a marker per (kind, centres in the cell) added to each
+token whose cell holds a shape's centre, for the language model to count (count_slots.MarkerWriter).
+
     nice -n 10 python scripts/teach_counts.py --out runs/counts/vision.safetensors   # about 40 min, 2 AVX2 cores
 """
 from __future__ import annotations
