@@ -78,26 +78,29 @@ class Batch:
         return plan([(self.groups[g].prompt["input_ids"].shape[1], members) for g, members in by_group.items()],
                     token_budget)
 
-    def packed(self, micro: list[list[int]]) -> PackedRows:
+    def packed(self, micro: list[list[int]], masked: bool = False) -> PackedRows:
         """Shared-prompt rows of a micro-batch; its responses are numbered in flattened order. A VLM's
-        prompts bring their multimodal tensors, each prompt's once (mmrl.models.shared_prompt)."""
+        prompts bring their multimodal tensors, each prompt's once (mmrl.models.shared_prompt);
+        masked=True: the masked-image prompts."""
         responses, k = [], 0
         for row in micro:
             responses.append([(k + j, self.rows[i][1].tokens) for j, i in enumerate(row)])
             k += len(row)
-        return pack_prompts([self.group_of(row[0]).prompt for row in micro], responses, self.pad_id)
+        return pack_prompts([self.prompt_of(row[0], masked) for row in micro], responses, self.pad_id)
+
+    def prompt_of(self, i: int, masked: bool = False) -> dict:
+        """Response i's encoded prompt; masked=True: its group's masked-image prompt (PAPO), which
+        has the same tokens, so the same rows and plans serve both (text-only prompts have none)."""
+        g = self.group_of(i)
+        return g.masked_prompt if masked and g.masked_prompt is not None else g.prompt
 
     def inputs(self, idx: list[int], masked: bool = False) -> dict:
         """Right-padded input_ids, attention_mask, completion_mask [b, L] and mm_inputs of rows idx;
         masked=True uses each group's masked-image prompt (text-only prompts stay as they are). A
         response's tool-turn images (zoom) follow its prompt's in every forward, the masked one
         included: they are the images as the rollout showed them (only the prompt's are masked)."""
-        prompts = []
-        for i in idx:
-            g = self.group_of(i)
-            prompts.append(g.masked_prompt if masked and g.masked_prompt is not None else g.prompt)
         responses = [self.rows[i][1] for i in idx]
-        return sequence_batch(prompts, [r.tokens for r in responses], self.pad_id,
+        return sequence_batch([self.prompt_of(i, masked) for i in idx], [r.tokens for r in responses], self.pad_id,
                               completion_inputs=[r.image_inputs for r in responses])
 
     def to_response(self, idx: list[int], per_token: torch.Tensor) -> torch.Tensor:

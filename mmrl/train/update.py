@@ -131,11 +131,11 @@ class Updater:
 
     def logprobs(self, model, batch: Batch, micro: list[list[int]], masked=False, grad=False, entropy=False):
         """Response log-probs [b, T] (and entropy [b, T] or None) of a micro-batch's responses, in
-        flattened row order, under `model`. masked=True (the masked-image prompts) is never shared."""
+        flattened row order, under `model`. masked=True: under the masked-image prompts (PAPO)."""
         rows = [i for row in micro for i in row]
         with torch.set_grad_enabled(grad):
-            if self.shares_prompt(batch) and not masked:
-                out = packed_logprobs(model, batch.packed(micro), (len(rows), batch.T), self.temperature,
+            if self.shares_prompt(batch):
+                out = packed_logprobs(model, batch.packed(micro, masked), (len(rows), batch.T), self.temperature,
                                       with_entropy=entropy)
                 return out if entropy else (out, None)
             x = batch.inputs(rows, masked)

@@ -151,6 +151,7 @@ def test_smolvl_shared_image_prompts_equal_the_plain_forward():
     images of two sizes and a text-only prompt in the same micro-batch, in any order."""
     from PIL import Image
 
+    from mmrl.algorithms.papo import random_patch_blackening
     from mmrl.data.chat import chat_text
     from mmrl.models.backbone import encode_prompt, load_policy
     from mmrl.scenes import build
@@ -169,29 +170,38 @@ def test_smolvl_shared_image_prompts_equal_the_plain_forward():
                               [0.0] * 7, "", "stop") for _ in range(rng.randint(2, 3))]
         groups.append(Group(key, {}, prompt, images, responses=[Response(r.tokens, [0.0] * len(r.tokens), "", "stop")
                                                                 for r in responses]))
+        if images:  # PAPO's masked copy: the same tokens, other pixels
+            groups[-1].masked_prompt = encode_prompt(proc, chat_text(proc, text, len(images)),
+                                                     [random_patch_blackening(im, rng=rng) for im in images])
     batch = Batch(groups, tok.pad_token_id)
     assert batch.shareable
     params = [p for n, p in model.named_parameters() if n.endswith(("visual.blocks.0.attn.qkv.weight",
                                                                     "layers.3.self_attn.q_proj.weight"))]
     assert len(params) == 2
 
-    def forward(shared: bool):
+    def forward(shared: bool, masked: bool = False):
         model.zero_grad()
         rows = list(range(len(batch)))
         if shared:
             micro = [[i for i in rows if batch.rows[i][0] == g] for g in range(len(groups))]
-            lp, ent = packed_logprobs(model, batch.packed(micro), (len(rows), batch.T), with_entropy=True)
+            lp, ent = packed_logprobs(model, batch.packed(micro, masked), (len(rows), batch.T), with_entropy=True)
         else:
-            x = batch.inputs(rows)
+            x = batch.inputs(rows, masked)
             lp, ent = token_logprobs(model, x["input_ids"], x["attention_mask"], x["completion_mask"],
                                      x["mm_inputs"], with_entropy=True)
             lp, ent = batch.to_response(rows, lp), batch.to_response(rows, ent)
         lp.sum().backward()
         return lp.detach(), ent.detach(), [p.grad.clone() for p in params]
 
-    plain, packed = forward(False), forward(True)
-    assert (plain[0] != 0).sum() == sum(len(r.tokens) for _, r in batch.rows)
-    torch.testing.assert_close(packed[0], plain[0], atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(packed[1], plain[1], atol=1e-4, rtol=1e-4)
-    for g_packed, g_plain in zip(packed[2], plain[2]):
-        torch.testing.assert_close(g_packed, g_plain, atol=1e-4, rtol=1e-3)
+    for masked in (False, True):  # PAPO's masked-image prompts share the same way
+        plain, packed = forward(False, masked), forward(True, masked)
+        assert (plain[0] != 0).sum() == sum(len(r.tokens) for _, r in batch.rows)
+        torch.testing.assert_close(packed[0], plain[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(packed[1], plain[1], atol=1e-4, rtol=1e-4)
+        for g_packed, g_plain in zip(packed[2], plain[2]):
+            torch.testing.assert_close(g_packed, g_plain, atol=1e-4, rtol=1e-3)
+        seen = plain[0] if not masked else seen
+    image_rows = [i for i, (g, _) in enumerate(batch.rows) if groups[g].images]
+    assert (plain[0][image_rows] - seen[image_rows]).abs().max() > 0.01  # the masked images were read
+    text_rows = [i for i, (g, _) in enumerate(batch.rows) if not groups[g].images]
+    assert torch.equal(plain[0][text_rows], seen[text_rows])  # a text prompt has nothing to mask
