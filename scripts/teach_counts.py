@@ -42,6 +42,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--place", choices=("slots", "centres"), default="slots", help="slots: one count per kind in "
                    "the image's first six tokens; centres: a marker per kind added to each token whose cell holds "
                    "a shape's centre, for the language model to count (mmrl/scenes/count_slots.py)")
+    p.add_argument("--codebook-form", choices=("free", "linear"), default="free", help="free: a row per (kind, "
+                   "count); linear (slots): row = base + count x step per kind, a count a tower could compute "
+                   "as a mean over its tokens")
     p.add_argument("--slot-loss", choices=("mse", "ce"), default="mse", help="mse: squared error to the codebook "
                    "rows (+ cosine); ce: cross-entropy of the slot's cosine to each count's row, classes "
                    "weighted by their inverse frequency in the batch (zeros are ~65%% of the slots)")
@@ -49,6 +52,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
+    if args.codebook_form == "linear" and args.place != "slots":
+        p.error("--codebook-form linear is for --place slots (a count per slot)")
     if args.out.suffix != ".safetensors":
         p.error(f"--out {args.out}: must end in .safetensors")
     for path, name in ((args.init, "--init"), (args.codebook, "--codebook")):
@@ -88,14 +93,16 @@ def train_codebook(model, processor, writer, args, log):
     from mmrl.scenes.count_slots import count_caption
 
     start = initial_table(model, processor, args.place)
-    table = torch.nn.Parameter(start.clone())
+    form = linear_form(start) if args.codebook_form == "linear" else None
+    params = form[1] if form else [torch.nn.Parameter(start.clone())]
+    table = form[0] if form else (lambda: params[0])
     train, rng = build.stream("train", args.seed, ("count",)), random.Random(args.seed)
-    opt = torch.optim.Adam([table], lr=args.codebook_lr)
+    opt = torch.optim.Adam(params, lr=args.codebook_lr)
     with tqdm(total=args.codebook_steps, desc="codebook", unit="step") as bar:
         for step in range(args.codebook_steps):
             batch = [next(train) for _ in range(8)]
             rows = [(item, align.example(item, rng)[0], count_caption(item.spec)) for item in batch]
-            writer.write(table, [item.spec for item in batch])
+            writer.write(table(), [item.spec for item in batch])
             loss = model(**align.collate(processor, rows)).loss
             opt.zero_grad()
             loss.backward()
@@ -104,7 +111,17 @@ def train_codebook(model, processor, writer, args, log):
             bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update()
     writer.write(None, None)
-    return start, table.detach()
+    return start, table().detach()
+
+
+def linear_form(start):
+    """(table(), [base, step]): rows base[k] + n * step[k], fitted to `start`'s first and last rows."""
+    import torch
+
+    base = torch.nn.Parameter(start[:, 0].clone())
+    step = torch.nn.Parameter((start[:, -1] - start[:, 0]) / (start.shape[1] - 1))
+    n = torch.arange(start.shape[1], dtype=start.dtype)[None, :, None]
+    return (lambda: base[:, None] + n * step[:, None]), [base, step]
 
 
 def initial_table(model, processor, place):
@@ -276,6 +293,7 @@ def main(argv=None) -> int:
         log({"stage": "held-out", **oracle})
     align.save_vision(model, args.out, {"script": "scripts/teach_counts.py", "seed": str(args.seed),
                                         "init": str(args.init or "shipped"), "init_steps": start_meta.get("steps", ""),
+                                        "place": args.place, "codebook_form": args.codebook_form, "slot_loss": args.slot_loss,
                                         "codebook_steps": str(args.codebook_steps), "codebook_lr": str(args.codebook_lr),
                                         "tower_steps": str(args.tower_steps), "tower_batch": str(args.tower_batch),
                                         "tower_lr": str(args.tower_lr)})

@@ -98,7 +98,8 @@ def _script():
 def test_script_rejects_bad_arguments_with_exit_2(tmp_path, capsys):
     script = _script()
     for bad in (["--out", str(tmp_path / "v.bin")], ["--out", str(tmp_path / "v.safetensors"), "--tower-batch", "0"],
-                ["--out", str(tmp_path / "v.safetensors"), "--codebook", str(tmp_path / "none.pt")]):
+                ["--out", str(tmp_path / "v.safetensors"), "--codebook", str(tmp_path / "none.pt")],
+                ["--out", str(tmp_path / "v.safetensors"), "--place", "centres", "--codebook-form", "linear"]):
         with pytest.raises(SystemExit) as e:
             script.main(bad)
         assert e.value.code == 2
@@ -132,6 +133,18 @@ def test_the_ce_slot_loss_charges_a_tower_that_writes_none_everywhere():
     assert none > 2 * balanced
 
 
+def test_a_linear_codebook_is_base_plus_count_steps_through_the_first_and_last_rows():
+    start = torch.randn(SLOTS, MAX_COUNT + 1, 8)
+    table, params = _script().linear_form(start)
+    rows = table()
+    assert [p.shape for p in params] == [(SLOTS, 8), (SLOTS, 8)]
+    torch.testing.assert_close(rows[:, 0], start[:, 0])
+    torch.testing.assert_close(rows[:, -1], start[:, -1])
+    torch.testing.assert_close(rows[:, 3] - rows[:, 2], rows[:, 1] - rows[:, 0])  # one step per count
+    rows.sum().backward()
+    assert all(p.grad is not None for p in params)
+
+
 @pytest.mark.integration
 def test_a_smoke_run_writes_weights_codebook_readings_and_curves(tmp_path):
     import json
@@ -150,6 +163,10 @@ def test_a_smoke_run_writes_weights_codebook_readings_and_curves(tmp_path):
     assert script.main(["--out", str(again), "--codebook", str(out.with_suffix(".codebook.pt")), "--tower-steps", "0",
                         *small]) == 0
     assert [json.loads(line)["stage"] for line in again.with_suffix(".counts.jsonl").read_text().splitlines()] == ["held-out"]
+    linear = tmp_path / "l.safetensors"  # a linear codebook: a count's row is base + n steps
+    assert script.main(["--out", str(linear), "--codebook-form", "linear", "--tower-steps", "0", *small]) == 0
+    rows = torch.load(linear.with_suffix(".codebook.pt"))
+    torch.testing.assert_close(rows[:, 3] - rows[:, 2], rows[:, 5] - rows[:, 4])
     # markers on the centres: their own codebook shape, and a slots codebook is refused for them
     centres = tmp_path / "c.safetensors"
     assert script.main(["--out", str(centres), "--place", "centres", "--tower-steps", "1", *small]) == 0
