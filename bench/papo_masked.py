@@ -1,6 +1,7 @@
-"""PAPO's masked-image log-probs of one step's batch on smolvl, each group's prompt run once (shared
-rows) against one prompt copy per response, timed in turn (A B A B ...), with the largest
-difference between the two and the load average.
+"""PAPO's masked-image log-probs of one step's batch on smolvl, through the trainer's own
+`Updater.no_grad_logprobs`, with `training.share_prompt` on (each group's prompt runs once) and off
+(one prompt copy per response), timed in turn (A B A B ...), with the largest difference between the
+two and the load average.
 
     .venv/bin/python bench/papo_masked.py [--groups 8] [--n 8] [--repeats 3]
 
@@ -30,14 +31,15 @@ def main() -> None:
     args = p.parse_args()
     import torch
 
+    from mmrl.algorithms import build_algorithm
     from mmrl.algorithms.papo import random_patch_blackening
     from mmrl.data.chat import chat_text
-    from mmrl.models import token_logprobs
     from mmrl.models.backbone import encode_prompt, load_policy
-    from mmrl.models.logprobs import packed_logprobs
+    from mmrl.recipe import Training
     from mmrl.scenes import build
     from mmrl.train.batch import Batch
     from mmrl.train.records import Group, Response
+    from mmrl.train.update import Models, Updater
 
     torch.set_num_threads(args.threads)
     model, proc = load_policy("smolvl", "fp32")
@@ -51,31 +53,16 @@ def main() -> None:
         groups.append(group)
     batch = Batch(groups, proc.tokenizer.pad_token_id)
 
-    def shared():
-        out = torch.zeros(len(batch), batch.T)
-        for micro in batch.shared_micro_batches(4096):
-            out[[i for row in micro for i in row]] = packed_logprobs(model, batch.packed(micro, True),
-                                                                     (sum(map(len, micro)), batch.T))
-        return out
-
-    def copies():
-        out = torch.zeros(len(batch), batch.T)
-        for micro in batch.micro_batches(4096):
-            x = batch.inputs(micro, True)
-            out[micro] = batch.to_response(micro, token_logprobs(model, x["input_ids"], x["attention_mask"],
-                                                                 x["completion_mask"], x["mm_inputs"]))
-        return out
-
-    times = {"shared": [], "copies": []}
-    with torch.no_grad():
-        for _ in range(args.repeats):
-            for name, run in (("shared", shared), ("copies", copies)):
-                start = time.perf_counter()
-                result = run()
-                times[name].append(time.perf_counter() - start)
-                if name == "shared":
-                    a = result
-        gap = (a - result).abs().max().item()
+    papo = build_algorithm("papo", max_new_tokens=24)
+    updaters = {name: Updater(Models(None, None), papo, Training(share_prompt=share, micro_batch_tokens=4096), 1.0,
+                              proc.tokenizer.pad_token_id) for name, share in (("shared", True), ("copies", False))}
+    times, result = {name: [] for name in updaters}, {}
+    for _ in range(args.repeats):
+        for name, updater in updaters.items():
+            start = time.perf_counter()
+            result[name] = updater.no_grad_logprobs(model, batch, masked=True)
+            times[name].append(time.perf_counter() - start)
+    gap = (result["shared"] - result["copies"]).abs().max().item()
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.groups} groups x {args.n} responses, masked images, {args.threads} threads, "
           f"load average {os.getloadavg()[0]:.2f}")
