@@ -93,9 +93,7 @@ def train_codebook(model, processor, writer, args, log):
     from mmrl.scenes.count_slots import count_caption
 
     start = initial_table(model, processor, args.place)
-    form = linear_form(start) if args.codebook_form == "linear" else None
-    params = form[1] if form else [torch.nn.Parameter(start.clone())]
-    table = form[0] if form else (lambda: params[0])
+    table, params = (linear_form if args.codebook_form == "linear" else free_form)(start)
     train, rng = build.stream("train", args.seed, ("count",)), random.Random(args.seed)
     opt = torch.optim.Adam(params, lr=args.codebook_lr)
     with tqdm(total=args.codebook_steps, desc="codebook", unit="step") as bar:
@@ -112,6 +110,14 @@ def train_codebook(model, processor, writer, args, log):
             bar.update()
     writer.write(None, None)
     return start, table().detach()
+
+
+def free_form(start):
+    """(table(), [table]): a row per (kind, count), each its own parameter, starting at `start`."""
+    import torch
+
+    table = torch.nn.Parameter(start.clone())
+    return (lambda: table), [table]
 
 
 def linear_form(start):
